@@ -1,0 +1,66 @@
+"""Exception and warning classes raised by :mod:`soilnet`.
+
+Every class derives from :class:`SoilNetError` and, where it fits, a builtin, so callers can
+catch broadly (``except SoilNetError``) or precisely (``except FileNotFoundError``).
+Messages name the file, the point IDs (first few of N) and what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class SoilNetError(Exception):
+    """Root of every error raised by soilnet."""
+
+
+class DataFormatError(SoilNetError, ValueError):
+    """Raised when a file on disk does not have the layout the readers expect."""
+
+
+class PatchBandsError(DataFormatError):
+    """Raised when a patch lacks required bands (matched by band description)."""
+
+
+class DatasetNotFoundError(SoilNetError, FileNotFoundError):
+    """Raised when a data folder, or a file inside it, does not exist."""
+
+
+class PatchNotFoundError(SoilNetError, FileNotFoundError):
+    """Raised when points have no patch file under ``patches/``."""
+
+
+class InconsistentDataError(SoilNetError, ValueError):
+    """Raised when points, patches and climate rows do not match one another."""
+
+
+class SplitMismatchError(SoilNetError, ValueError):
+    """Raised when a split file does not match the dataset it is used with."""
+
+
+class ConfigurationError(SoilNetError, ValueError):
+    """Raised for an unknown variant, profile or option value."""
+
+
+class CheckpointError(SoilNetError, ValueError):
+    """Raised when a checkpoint belongs to another variant or run configuration."""
+
+
+class MissingOutputError(SoilNetError, FileNotFoundError):
+    """Raised when a chapter needs an output that an earlier chapter makes."""
+
+
+class AcquisitionError(SoilNetError, RuntimeError):
+    """Raised when real-data acquisition cannot proceed (unreachable endpoint, bad output dir)."""
+
+
+class MissingValuesWarning(UserWarning):
+    """Warned when values coded as missing (``-999``, NaN) are read; the message gives a count."""
+
+
+def first_ids(ids: Iterable, n: int = 5) -> str:
+    """Format the first ``n`` IDs of a collection as ``"a, b, c, … (N in all)"``."""
+    ids = list(ids)
+    shown = ", ".join(str(i) for i in ids[:n])
+    more = f", … ({len(ids):,} in all)" if len(ids) > n else ""
+    return shown + more

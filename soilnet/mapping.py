@@ -1,0 +1,890 @@
+"""Wall-to-wall SOC maps on a regular EPSG:3035 grid, written as Cloud-Optimized GeoTIFFs.
+
+The grid covers the bounding box of the EU-28 land area (:func:`soilnet.geo.lucas_land_laea`)
+snapped outward to the resolution, north up; a cell's centre is on land when it lies inside the
+EU-28 polygons, exactly as :meth:`soilnet.synthetic.SyntheticWorld.grid` decides. Cells are
+visited in row-major order (north to south, west to east) and predicted in tiles of
+``tile_cells`` cells, so the rendered patches in memory never exceed one tile whatever the
+resolution. Values go into an uncompressed tiled scratch GeoTIFF by windows, which GDAL then
+copies into the final COG (deflate, float predictor, average overviews); the COG appears under
+its final name only when complete (:func:`soilnet.io.atomic.atomic_path`).
+
+Three writers share the grid:
+
+- :func:`predict_world_grid`: render every land cell of a world (the synthetic twin, or any
+  ``render(x, y)`` callable), normalise with the run's statistics, predict.
+- :func:`predict_store_grid`: predict a consolidated store of grid points (real data without
+  OC) and place each prediction in the cell holding its ``x_3035``/``y_3035``.
+- :func:`truth_world_grid`: the twin's oracle on the same grid, for the true map beside the
+  predicted one.
+
+Example:
+    >>> from soilnet.mapping import grid_geometry
+    >>> g = grid_geometry(200_000)
+    >>> g.shape, g.crs
+    ((20, 19), 'EPSG:3035')
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soilnet.bands import PAPER_CLIP_G_PER_KG
+from soilnet.errors import ConfigurationError, DataFormatError
+from soilnet.geo import LAEA_EUROPE, lucas_land_laea, on_land
+from soilnet.io.atomic import atomic_path
+from soilnet.io.patches import fill_nan, resample_patch
+
+__all__ = [
+    "GridGeometry",
+    "MapResult",
+    "grid_cells",
+    "grid_geometry",
+    "grid_transform",
+    "predict_store_grid",
+    "predict_world_grid",
+    "truth_world_grid",
+]
+
+#: Band description and unit written into every map.
+MAP_BAND_DESCRIPTION = "soc_g_per_kg"
+MAP_UNITS = "g/kg"
+
+
+# ---------------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class GridGeometry:
+    """A regular north-up EPSG:3035 grid.
+
+    Attributes:
+        resolution_m: cell size, metres.
+        west, north: coordinates of the raster's upper-left corner, EPSG:3035 metres.
+        width, height: columns and rows.
+        crs: always ``"EPSG:3035"``.
+    """
+
+    resolution_m: float
+    west: float
+    north: float
+    width: int
+    height: int
+    crs: str = LAEA_EUROPE
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the raster."""
+        return self.height, self.width
+
+    @property
+    def transform(self):
+        """The rasterio ``Affine`` mapping (col, row) to EPSG:3035 (x, y) of the corner."""
+        from rasterio.transform import from_origin
+
+        return from_origin(self.west, self.north, self.resolution_m, self.resolution_m)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in EPSG:3035 metres."""
+        r = self.resolution_m
+        return self.west, self.north - self.height * r, self.west + self.width * r, self.north
+
+    def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of the cells containing EPSG:3035 points.
+
+        Args:
+            x, y: float (N,) easting and northing, metres.
+
+        Returns:
+            (rows, cols), int64 (N,); outside the raster they are out of range (check with
+            :meth:`contains`).
+        """
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        cols = np.floor((x - self.west) / self.resolution_m).astype(np.int64)
+        rows = np.floor((self.north - y) / self.resolution_m).astype(np.int64)
+        return rows, cols
+
+    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Boolean (N,): the points fall inside the raster."""
+        rows, cols = self.rowcol(x, y)
+        return (rows >= 0) & (rows < self.height) & (cols >= 0) & (cols < self.width)
+
+    def centres(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """EPSG:3035 (x, y) of cell centres, float64 (N,) each."""
+        r = self.resolution_m
+        return (
+            self.west + (np.asarray(cols) + 0.5) * r,
+            self.north - (np.asarray(rows) + 0.5) * r,
+        )
+
+
+def _check_resolution(resolution_m: float) -> float:
+    try:
+        res = float(resolution_m)
+    except (TypeError, ValueError):
+        res = math.nan
+    if not math.isfinite(res) or res <= 0:
+        raise ConfigurationError(
+            f"resolution_m must be a positive number of metres (e.g. 1000 for 1 km); got {resolution_m!r}."
+        )
+    return res
+
+
+def grid_geometry(resolution_m: float) -> GridGeometry:
+    """The map grid at a resolution, shared by every writer in this module.
+
+    The raster spans :func:`soilnet.geo.lucas_land_laea` ``.bounds`` snapped outward to
+    multiples of ``resolution_m``; its cell centres are those of
+    :meth:`soilnet.synthetic.SyntheticWorld.grid` (same origin, same order).
+
+    Args:
+        resolution_m: cell size in metres (EPSG:3035), e.g. ``1000`` for the paper's 1 km map.
+
+    Returns:
+        a :class:`GridGeometry`.
+
+    Raises:
+        ConfigurationError: ``resolution_m`` is not a positive finite number.
+    """
+    res = _check_resolution(resolution_m)
+    xmin, ymin, xmax, ymax = lucas_land_laea().bounds
+    west = math.floor(xmin / res) * res
+    north = math.ceil(ymax / res) * res
+    # Same expressions as SyntheticWorld.grid, so the counts agree to the last cell.
+    width = len(np.arange(west + res / 2, xmax, res))
+    height = len(np.arange(north - res / 2, ymin, -res))
+    return GridGeometry(resolution_m=res, west=west, north=north, width=width, height=height)
+
+
+def grid_transform(resolution_m: float):
+    """The rasterio ``Affine`` of the map grid at ``resolution_m`` metres (see :func:`grid_geometry`)."""
+    return grid_geometry(resolution_m).transform
+
+
+def grid_cells(resolution_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the land cells of the map grid, row-major, north first.
+
+    Identical to :meth:`soilnet.synthetic.SyntheticWorld.grid`, without building a world.
+
+    Args:
+        resolution_m: cell size in metres.
+
+    Returns:
+        (x, y), float64 (N,) each, EPSG:3035 metres.
+    """
+    g = grid_geometry(resolution_m)
+    rows, cols = np.divmod(np.arange(g.width * g.height), g.width)
+    x, y = g.centres(rows, cols)
+    keep = on_land(x, y)
+    return x[keep], y[keep]
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass
+class MapResult:
+    """What a map writer returns.
+
+    Attributes:
+        path: the COG written.
+        n_cells: cells holding a finite value (equals the number of finite pixels).
+        n_skipped: land cells left NaN because their inputs could not be used (a warning
+            says why); 0 normally.
+        shape: (rows, columns) of the raster.
+        resolution_m: cell size, metres.
+        seconds: wall time of the call.
+        cells_per_second: ``(n_cells + n_skipped) / seconds``.
+        peak_tile_bytes: bytes of the largest tile's model inputs (rendered image and climate
+            plus their normalised tensors); the renderer's own temporaries are not counted.
+        tile_cells: cells per tile.
+        stats: ``min``, ``median``, ``mean``, ``max`` of the written values, g/kg.
+        n_points: for :func:`predict_store_grid`, the store points placed (else None).
+    """
+
+    path: Path
+    n_cells: int
+    n_skipped: int
+    shape: tuple[int, int]
+    resolution_m: float
+    seconds: float
+    cells_per_second: float
+    peak_tile_bytes: int
+    tile_cells: int
+    stats: dict[str, float]
+    n_points: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the path as a string)."""
+        out = asdict(self)
+        out["path"] = str(self.path)
+        out["shape"] = list(self.shape)
+        return out
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"min": math.nan, "median": math.nan, "mean": math.nan, "max": math.nan}
+    return {
+        "min": float(finite.min()),
+        "median": float(np.median(finite)),
+        "mean": float(finite.mean(dtype=np.float64)),
+        "max": float(finite.max()),
+    }
+
+
+# ---------------------------------------------------------------------------------- writer
+def _cog_layout(shape: tuple[int, int]) -> tuple[int, int]:
+    """(block size, overview levels) of the COG: 128-512 px blocks, halving down to ~128 px.
+
+    Every map gets at least one overview level, so even a coarse CPU map is a complete COG.
+    """
+    side = max(shape)
+    blocksize = 512 if side > 1024 else 256 if side > 256 else 128
+    levels = max(1, math.ceil(math.log2(max(side, 1) / 128)))
+    return blocksize, levels
+
+
+class _GridRaster:
+    """A float32 scratch GeoTIFF filled by windows, then copied into a COG."""
+
+    def __init__(self, geometry: GridGeometry, scratch: Path, tags: dict[str, str]):
+        import rasterio
+
+        self.geometry = geometry
+        self.scratch = scratch
+        self.ds = rasterio.open(
+            scratch,
+            "w+",
+            driver="GTiff",
+            width=geometry.width,
+            height=geometry.height,
+            count=1,
+            dtype="float32",
+            crs=geometry.crs,
+            transform=geometry.transform,
+            nodata=np.nan,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            BIGTIFF="IF_SAFER",
+        )
+        self.ds.set_band_description(1, MAP_BAND_DESCRIPTION)
+        self.ds.update_tags(**tags)
+        self.ds.update_tags(1, units=MAP_UNITS)
+        self._fill_nan()
+
+    def _fill_nan(self) -> None:
+        from rasterio.windows import Window
+
+        g = self.geometry
+        step = max(1, (1 << 22) // max(g.width, 1))  # about 16 MB of rows at a time
+        for r0 in range(0, g.height, step):
+            h = min(step, g.height - r0)
+            self.ds.write(
+                np.full((h, g.width), np.nan, np.float32), 1, window=Window(0, r0, g.width, h)
+            )
+
+    def put(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+        """Write values into cells (read-modify-write of their bounding window)."""
+        from rasterio.windows import Window
+
+        if len(rows) == 0:
+            return
+        r0, r1 = int(rows.min()), int(rows.max()) + 1
+        c0, c1 = int(cols.min()), int(cols.max()) + 1
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        block = self.ds.read(1, window=window)
+        block[rows - r0, cols - c0] = values
+        self.ds.write(block, 1, window=window)
+
+    def finish(self, out_path: Path) -> None:
+        """Close the scratch file and copy it into a COG at ``out_path``."""
+        from rasterio.shutil import copy
+
+        self.ds.close()
+        out_path.unlink(missing_ok=True)
+        blocksize, levels = _cog_layout(self.geometry.shape)
+        copy(
+            self.scratch,
+            out_path,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            BLOCKSIZE=blocksize,
+            OVERVIEWS="AUTO",
+            OVERVIEW_COUNT=levels,
+            OVERVIEW_RESAMPLING="AVERAGE",
+            BIGTIFF="IF_SAFER",
+        )
+
+    def close(self) -> None:
+        if not self.ds.closed:
+            self.ds.close()
+
+
+def _write_map(
+    geometry: GridGeometry,
+    out_path: str | Path,
+    tiles: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    tags: dict[str, str],
+) -> np.ndarray:
+    """Write (rows, cols, values) tiles into a COG; return all values written (float32)."""
+    out_path = Path(out_path)
+    written = []
+    with atomic_path(out_path, suffix=".tif") as tmp:
+        scratch = tmp.with_name(tmp.name + ".scratch.tif")
+        raster = _GridRaster(geometry, scratch, tags)
+        try:
+            for rows, cols, values in tiles:
+                values = np.asarray(values, np.float32)
+                raster.put(rows, cols, values)
+                written.append(values)
+            raster.finish(tmp)
+        finally:
+            raster.close()
+            scratch.unlink(missing_ok=True)
+    return np.concatenate(written) if written else np.zeros(0, np.float32)
+
+
+def _tile_slices(n: int, tile_cells: int, progress: bool, desc: str) -> Iterator[slice]:
+    starts = range(0, n, tile_cells)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="tile")
+    for lo in starts:
+        yield slice(lo, min(lo + tile_cells, n))
+
+
+def _check_positive(**kwargs: int) -> None:
+    for name, value in kwargs.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigurationError(f"{name} must be a positive integer; got {value!r}.")
+
+
+# ---------------------------------------------------------------------------------- inputs
+@dataclass
+class _Inputs:
+    images: torch.Tensor | None
+    climate: torch.Tensor | None
+    usable: np.ndarray  # bool (N,)
+    nbytes: int
+    reasons: dict[str, int]
+
+
+def _check_model_inputs(
+    model, normalization, n_image_channels: int | None, n_climate: int | None, source: str
+):
+    """Check that the normalisation and the data fit the model, before any prediction."""
+    spec = model.spec
+    if spec.uses_image:
+        if len(normalization.image_mean) != model.in_channels:
+            raise ConfigurationError(
+                f"The normalisation has {len(normalization.image_mean)} image channels but model "
+                f"{model.variant!r} expects {model.in_channels}; load both from the same run folder."
+            )
+        if n_image_channels is not None and n_image_channels != model.in_channels:
+            raise ConfigurationError(
+                f"{source} gives {n_image_channels} image bands but model {model.variant!r} "
+                f"expects {model.in_channels}."
+            )
+    if spec.uses_climate:
+        if len(normalization.climate_mean) != model.n_climate_features:
+            raise ConfigurationError(
+                f"The normalisation has {len(normalization.climate_mean)} climate variables but "
+                f"model {model.variant!r} expects {model.n_climate_features}; load both from the "
+                "same run folder."
+            )
+        if n_climate is not None and n_climate != model.n_climate_features:
+            raise ConfigurationError(
+                f"{source} gives {n_climate} climate variables but model {model.variant!r} expects "
+                f"{model.n_climate_features}; pass climate_variables=[...] in the trained order."
+            )
+
+
+def _prepare(
+    model,
+    normalization,
+    image: np.ndarray | None,
+    climate: np.ndarray | None,
+    xy: tuple[np.ndarray, np.ndarray],
+    size_px: int | None,
+    fill: bool,
+) -> _Inputs:
+    """Fill NaN per patch, resample, normalise; mark cells whose inputs cannot be used."""
+    n = len(xy[0])
+    usable = np.ones(n, bool)
+    reasons: dict[str, int] = {}
+    nbytes = 0
+    t_img = t_clim = None
+    if model.spec.uses_image:
+        img = np.asarray(image, np.float32)
+        nbytes += img.nbytes
+        out = []
+        for k in range(n):
+            patch = img[k]
+            if fill and np.isnan(patch).any():
+                try:
+                    patch, _ = fill_nan(
+                        patch, f"cell at x={xy[0][k]:.0f}, y={xy[1][k]:.0f} (EPSG:3035)"
+                    )
+                except DataFormatError:
+                    usable[k] = False
+                    reasons["patch band all NaN"] = reasons.get("patch band all NaN", 0) + 1
+                    patch = np.zeros_like(patch)
+            if size_px is not None and patch.shape[-1] != size_px:
+                patch = resample_patch(patch, size_px)
+            out.append(patch)
+        stacked = (
+            np.stack(out)
+            if out
+            else np.zeros((0, img.shape[1], size_px or 1, size_px or 1), np.float32)
+        )
+        bad = ~np.isfinite(stacked).all(axis=(1, 2, 3))
+        if bad.any():
+            reasons["non-finite image"] = reasons.get("non-finite image", 0) + int(
+                (bad & usable).sum()
+            )
+            usable &= ~bad
+            stacked[bad] = 0.0
+        t_img = normalization.image(torch.from_numpy(np.ascontiguousarray(stacked, np.float32)))
+        nbytes += t_img.element_size() * t_img.nelement()
+    if model.spec.uses_climate:
+        clim = np.asarray(climate, np.float32)
+        nbytes += clim.nbytes
+        bad = ~np.isfinite(clim).all(axis=(1, 2))
+        if bad.any():
+            reasons["non-finite climate"] = int((bad & usable).sum())
+            usable &= ~bad
+            clim = np.where(bad[:, None, None], 0.0, clim).astype(np.float32)
+        t_clim = normalization.climate(torch.from_numpy(np.ascontiguousarray(clim)))
+        nbytes += t_clim.element_size() * t_clim.nelement()
+    return _Inputs(t_img, t_clim, usable, nbytes, reasons)
+
+
+def _predict_inputs(
+    model, inputs: _Inputs, *, scale_g_per_kg: float, batch_size: int, amp: bool
+) -> np.ndarray:
+    from soilnet.trainer import predict
+
+    n = len(inputs.usable)
+    pred = predict(
+        model,
+        inputs.images,
+        inputs.climate,
+        np.arange(n),
+        scale_g_per_kg=scale_g_per_kg,
+        batch_size=batch_size,
+        amp=amp,
+    )
+    pred = np.asarray(pred, np.float64)
+    pred[~inputs.usable] = np.nan
+    return pred
+
+
+def _warn_skipped(reasons: dict[str, int], total: int, what: str) -> None:
+    n = sum(reasons.values())
+    if n:
+        detail = ", ".join(f"{v:,} {k}" for k, v in reasons.items())
+        warnings.warn(
+            f"{n:,} of {total:,} {what} were left NaN in the map because their inputs cannot be "
+            f"used ({detail}).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _move_model(model, device: str | torch.device):
+    from soilnet.trainer import resolve_device
+
+    dev = resolve_device(str(device)) if isinstance(device, str) else device
+    model.to(dev)
+    model.eval()
+    return dev
+
+
+def _render_fn(world) -> tuple[Callable[..., Any], bool]:
+    """(render callable, whether it accepts ``with_climate=``)."""
+    from soilnet.synthetic import SyntheticWorld
+
+    if isinstance(world, SyntheticWorld):
+        return world.render, True
+    if hasattr(world, "render") and callable(world.render):
+        return world.render, False
+    if callable(world):
+        return world, False
+    raise TypeError(
+        f"world must be a SyntheticWorld, an object with render(x, y), or a render(x, y) callable; "
+        f"got {type(world).__name__}."
+    )
+
+
+def _world_cells(
+    world, resolution_m: float, geometry: GridGeometry
+) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(world, "grid") and callable(world.grid):
+        x, y = world.grid(resolution_m)
+    else:
+        x, y = grid_cells(resolution_m)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    inside = geometry.contains(x, y)
+    if not inside.all():
+        raise ConfigurationError(
+            f"{int((~inside).sum()):,} of {len(x):,} grid cells of {type(world).__name__}.grid("
+            f"{resolution_m!r}) fall outside the map raster {geometry.bounds}; the world's grid must "
+            "be soilnet.mapping.grid_cells."
+        )
+    return x, y
+
+
+def _climate_selector(world, climate_variables: Sequence[str] | None) -> np.ndarray | None:
+    if climate_variables is None:
+        return None
+    rendered = getattr(getattr(world, "config", None), "climate_variables", None)
+    if rendered is None:
+        raise ConfigurationError(
+            "climate_variables can only be chosen for a world whose config names the rendered "
+            "variables (world.config.climate_variables); have the render callable return them in "
+            "the trained order instead."
+        )
+    missing = [v for v in climate_variables if v not in rendered]
+    if missing:
+        raise ConfigurationError(
+            f"climate_variables {missing} are not rendered by the world (it renders {tuple(rendered)})."
+        )
+    return np.array([list(rendered).index(v) for v in climate_variables])
+
+
+# ---------------------------------------------------------------------------------- writers
+def predict_world_grid(
+    model,
+    normalization,
+    world,
+    resolution_m: float,
+    out_path: str | Path,
+    *,
+    tile_cells: int = 1024,
+    batch_size: int = 256,
+    scale_g_per_kg: float = PAPER_CLIP_G_PER_KG,
+    device: str = "cpu",
+    size_px: int | None = None,
+    climate_variables: Sequence[str] | None = None,
+    amp: bool = False,
+    progress: bool = False,
+) -> MapResult:
+    """Predict SOC for every land cell of a grid and write it as a COG.
+
+    Each tile of ``tile_cells`` cells is rendered with ``world.render(x, y)``, NaN pixels are
+    filled per patch by :func:`soilnet.io.patches.fill_nan` (the rule the store uses), the
+    inputs are normalised with the run's statistics and predicted by
+    :func:`soilnet.trainer.predict`; ``model.spec.uses_image`` / ``uses_climate`` decide which
+    inputs are rendered and used. The tile size changes memory and speed, not the values:
+    with ``batch_size`` dividing ``tile_cells`` the rasters are bit-identical; otherwise the
+    batches are composed differently and CPU kernels round differently (about 1e-5 g/kg).
+
+    Args:
+        model: a trained :class:`~soilnet.models.SoilNetModel` (e.g. from
+            :func:`soilnet.trainer.load_model`); moved to ``device`` and put in eval mode.
+        normalization: the run's :class:`~soilnet.transforms.Normalization`.
+        world: a :class:`~soilnet.synthetic.SyntheticWorld`; or any object with
+            ``render(x, y)`` (and optionally ``grid(resolution_m)``); or a plain
+            ``render(x, y)`` callable. ``render`` takes float64 (N,) EPSG:3035 metres and
+            returns an object with ``image`` float32 (N, C, S, S) in physical units (NaN
+            allowed) and ``climate`` float32 (N, T, F). Without ``grid``, cells come from
+            :func:`grid_cells`.
+        resolution_m: cell size in metres (e.g. 200_000 for a quick CPU map, 1000 for the
+            paper's 1 km).
+        out_path: the COG to write (float32, EPSG:3035, NaN nodata off land; atomic).
+        tile_cells: cells rendered and predicted at once (bounds memory).
+        batch_size: samples per forward pass.
+        scale_g_per_kg: the target scale the model was trained with (87 in the paper).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        size_px: resample rendered patches to this size when it differs (the store's size).
+        climate_variables: rendered variables to keep, in the trained order (default: all, as
+            rendered); needs ``world.config.climate_variables``.
+        amp: bfloat16 autocast on CUDA.
+        progress: show a tqdm bar over tiles.
+
+    Returns:
+        a :class:`MapResult`.
+
+    Raises:
+        ConfigurationError: bad resolution/tile/batch size, or inputs that do not fit the
+            model (channels, climate variables).
+        TypeError: ``world`` has no ``render``.
+    """
+    start = time.perf_counter()
+    _check_positive(tile_cells=tile_cells, batch_size=batch_size)
+    geometry = grid_geometry(resolution_m)
+    render, accepts_climate_flag = _render_fn(world)
+    select = _climate_selector(world, climate_variables)
+    _check_model_inputs(
+        model, normalization, None, None if select is None else len(select), "climate_variables"
+    )
+    _move_model(model, device)
+    x, y = _world_cells(world, resolution_m, geometry)
+    rows, cols = geometry.rowcol(x, y)
+    uses_climate = model.spec.uses_climate
+    state = {"peak": 0, "reasons": {}, "checked": False}
+
+    def tiles():
+        for sl in _tile_slices(len(x), tile_cells, progress, "map tiles"):
+            xt, yt = x[sl], y[sl]
+            rendered = (
+                render(xt, yt, with_climate=uses_climate)
+                if accepts_climate_flag
+                else render(xt, yt)
+            )
+            image = getattr(rendered, "image", None) if model.spec.uses_image else None
+            climate = getattr(rendered, "climate", None) if uses_climate else None
+            if climate is not None and select is not None:
+                climate = np.asarray(climate)[..., select]
+            if not state["checked"]:
+                _check_model_inputs(
+                    model,
+                    normalization,
+                    None if image is None else np.asarray(image).shape[1],
+                    None if climate is None else np.asarray(climate).shape[-1],
+                    f"{type(world).__name__}.render",
+                )
+                state["checked"] = True
+            inputs = _prepare(model, normalization, image, climate, (xt, yt), size_px, fill=True)
+            state["peak"] = max(state["peak"], inputs.nbytes)
+            for k, v in inputs.reasons.items():
+                state["reasons"][k] = state["reasons"].get(k, 0) + v
+            pred = _predict_inputs(
+                model, inputs, scale_g_per_kg=scale_g_per_kg, batch_size=batch_size, amp=amp
+            )
+            yield rows[sl], cols[sl], pred
+
+    tags = {
+        "source": "soilnet.mapping.predict_world_grid",
+        "variant": str(getattr(model, "variant", "")),
+        "world": type(world).__name__,
+        "resolution_m": f"{geometry.resolution_m:g}",
+        "units": MAP_UNITS,
+    }
+    values = _write_map(geometry, out_path, tiles(), tags)
+    _warn_skipped(state["reasons"], len(x), "land cells")
+    return _result(out_path, values, geometry, start, state["peak"], tile_cells)
+
+
+def _result(out_path, values, geometry, start, peak, tile_cells, n_points=None) -> MapResult:
+    seconds = time.perf_counter() - start
+    n_cells = int(np.isfinite(values).sum())
+    return MapResult(
+        path=Path(out_path),
+        n_cells=n_cells,
+        n_skipped=int(len(values) - n_cells),
+        shape=geometry.shape,
+        resolution_m=geometry.resolution_m,
+        seconds=round(seconds, 3),
+        cells_per_second=round(len(values) / seconds, 1) if seconds > 0 else math.inf,
+        peak_tile_bytes=int(peak),
+        tile_cells=int(tile_cells),
+        stats=_stats(values),
+        n_points=n_points,
+    )
+
+
+def predict_store_grid(
+    model,
+    normalization,
+    store,
+    resolution_m: float,
+    out_path: str | Path,
+    *,
+    tile_cells: int = 4096,
+    batch_size: int = 256,
+    scale_g_per_kg: float = PAPER_CLIP_G_PER_KG,
+    device: str = "cpu",
+    amp: bool = False,
+    progress: bool = False,
+) -> MapResult:
+    """Predict a consolidated store of grid points and write the predictions as a COG.
+
+    Each point's prediction goes into the grid cell that contains its ``x_3035``/``y_3035``;
+    when several points fall into one cell the cell holds their mean. Cells without a point
+    stay NaN. Points outside the map raster are left out with a warning that counts them.
+    The store's images are already NaN-filled and resampled (see :mod:`soilnet.store`).
+
+    Args:
+        model: a trained model (moved to ``device``, eval mode).
+        normalization: the run's normalisation.
+        store: a :class:`~soilnet.store.Store` (OC may be NaN: a prediction set).
+        resolution_m: cell size in metres; pick the spacing of the exported points.
+        out_path: the COG to write.
+        tile_cells: store rows read, normalised and predicted at once (bounds memory).
+        batch_size: samples per forward pass.
+        scale_g_per_kg: the target scale the model was trained with.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        amp: bfloat16 autocast on CUDA.
+        progress: show a tqdm bar over row tiles.
+
+    Returns:
+        a :class:`MapResult` with ``n_points`` = points placed and ``n_cells`` = cells filled.
+
+    Raises:
+        ConfigurationError: the store lacks inputs the model needs, or they do not fit it.
+    """
+    start = time.perf_counter()
+    _check_positive(tile_cells=tile_cells, batch_size=batch_size)
+    geometry = grid_geometry(resolution_m)
+    if model.spec.uses_climate and store.climate is None:
+        raise ConfigurationError(
+            f"Model {model.variant!r} needs climate but the store at {store.path} has none; "
+            "consolidate the grid points with the run's climate variables."
+        )
+    _check_model_inputs(
+        model,
+        normalization,
+        store.images.shape[1],
+        store.climate.shape[-1]
+        if (model.spec.uses_climate and store.climate is not None)
+        else None,
+        f"The store at {store.path}",
+    )
+    _move_model(model, device)
+    x = store.index["x_3035"].to_numpy(float)
+    y = store.index["y_3035"].to_numpy(float)
+    inside = geometry.contains(x, y)
+    if not inside.all():
+        from soilnet.errors import first_ids
+
+        outside = store.index["Point_ID"].to_numpy()[~inside]
+        warnings.warn(
+            f"{len(outside):,} of {len(x):,} points of the store at {store.path} lie outside the map "
+            f"raster {geometry.bounds} (EPSG:3035) and are left out (Point_ID {first_ids(outside)}).",
+            UserWarning,
+            stacklevel=2,
+        )
+    pred = np.full(len(x), np.nan)
+    reasons: dict[str, int] = {}
+    peak = 0
+    rows_kept = np.flatnonzero(inside)
+    for sl in _tile_slices(len(rows_kept), tile_cells, progress, "store tiles"):
+        idx = rows_kept[sl]
+        image = np.asarray(store.images[idx], np.float32) if model.spec.uses_image else None
+        climate = np.asarray(store.climate[idx], np.float32) if model.spec.uses_climate else None
+        inputs = _prepare(model, normalization, image, climate, (x[idx], y[idx]), None, fill=False)
+        peak = max(peak, inputs.nbytes)
+        for k, v in inputs.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+        pred[idx] = _predict_inputs(
+            model, inputs, scale_g_per_kg=scale_g_per_kg, batch_size=batch_size, amp=amp
+        )
+    _warn_skipped(reasons, len(rows_kept), "store points")
+
+    # Mean per cell over the points that have a prediction, in row-major cell order.
+    rows, cols = geometry.rowcol(x[inside], y[inside])
+    flat = rows * geometry.width + cols
+    values = pred[inside]
+    ok = np.isfinite(values)
+    cells, inverse = np.unique(flat, return_inverse=True)
+    sums = np.bincount(inverse[ok], weights=values[ok], minlength=len(cells))
+    counts = np.bincount(inverse[ok], minlength=len(cells))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cell_values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    cell_rows, cell_cols = np.divmod(cells, geometry.width)
+
+    def tiles():
+        for lo in range(0, len(cells), tile_cells):
+            sl = slice(lo, lo + tile_cells)
+            yield cell_rows[sl], cell_cols[sl], cell_values[sl]
+
+    tags = {
+        "source": "soilnet.mapping.predict_store_grid",
+        "variant": str(getattr(model, "variant", "")),
+        "store": str(store.path),
+        "resolution_m": f"{geometry.resolution_m:g}",
+        "units": MAP_UNITS,
+    }
+    written = _write_map(geometry, out_path, tiles(), tags)
+    return _result(out_path, written, geometry, start, peak, tile_cells, n_points=int(ok.sum()))
+
+
+def truth_world_grid(
+    world,
+    resolution_m: float,
+    out_path: str | Path,
+    clip: float | None = PAPER_CLIP_G_PER_KG,
+    *,
+    tile_cells: int = 1024,
+    progress: bool = False,
+) -> MapResult:
+    """Write the twin's oracle SOC (g/kg) on the map grid, for the true map beside a prediction.
+
+    The oracle is the conditional mean of SOC given what the inputs carry (pixel, context and
+    climate components), ``E[min(SOC, clip) | c1, c2, c3]`` (see :mod:`soilnet.synthetic`);
+    with ``clip=87`` it is ``latent["oracle_clipped"]`` of :meth:`SyntheticWorld.render`, with
+    ``clip=None`` ``latent["oracle_unclipped"]``.
+
+    Args:
+        world: a :class:`~soilnet.synthetic.SyntheticWorld`.
+        resolution_m: cell size in metres (use the predicted map's).
+        out_path: the COG to write.
+        clip: clip value in g/kg, or None for the unclipped conditional mean.
+        tile_cells: cells rendered at once.
+        progress: show a tqdm bar over tiles.
+
+    Returns:
+        a :class:`MapResult`.
+
+    Raises:
+        TypeError: ``world`` is not a :class:`~soilnet.synthetic.SyntheticWorld`.
+        ConfigurationError: ``clip`` is not positive.
+    """
+    from soilnet.synthetic import SyntheticWorld, clipped_lognormal_mean
+
+    start = time.perf_counter()
+    if not isinstance(world, SyntheticWorld):
+        raise TypeError(
+            f"truth_world_grid needs a SyntheticWorld (the only source with a truth); got {type(world).__name__}."
+        )
+    if clip is not None and not clip > 0:
+        raise ConfigurationError(f"clip must be a positive value in g/kg or None; got {clip!r}.")
+    _check_positive(tile_cells=tile_cells)
+    geometry = grid_geometry(resolution_m)
+    x, y = _world_cells(world, resolution_m, geometry)
+    rows, cols = geometry.rowcol(x, y)
+    shares = world.config.shares
+    b = world.sigma * math.sqrt(shares[3] + shares[4])
+    sh = np.sqrt(shares)
+    state = {"peak": 0}
+
+    def tiles():
+        for sl in _tile_slices(len(x), tile_cells, progress, "truth tiles"):
+            rendered = world.render(x[sl], y[sl], with_climate=False)
+            state["peak"] = max(state["peak"], rendered.image.nbytes)
+            lat = rendered.latent
+            if clip is None:
+                values = lat["oracle_unclipped"].to_numpy()
+            elif clip == PAPER_CLIP_G_PER_KG:
+                values = lat["oracle_clipped"].to_numpy()
+            else:
+                a = (
+                    world.mu
+                    + world.sigma
+                    * (sh[0] * lat["c1"] + sh[1] * lat["c2"] + sh[2] * lat["c3"]).to_numpy()
+                )
+                values = clipped_lognormal_mean(a, b, clip=clip)
+            yield rows[sl], cols[sl], values
+
+    tags = {
+        "source": "soilnet.mapping.truth_world_grid",
+        "quantity": "oracle SOC, E[min(SOC, clip) | pixel, context, climate]",
+        "clip_g_per_kg": "none" if clip is None else f"{clip:g}",
+        "twin_seed": str(world.config.seed),
+        "resolution_m": f"{geometry.resolution_m:g}",
+        "units": MAP_UNITS,
+    }
+    values = _write_map(geometry, out_path, tiles(), tags)
+    return _result(out_path, values, geometry, start, state["peak"], tile_cells)

@@ -1,0 +1,279 @@
+"""Tests for soilnet.mapping: grid geometry, tiled prediction to COG, store grids, the truth map."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from soilnet.dataset import load_tensors
+from soilnet.errors import ConfigurationError
+from soilnet.geo import on_land
+from soilnet.io.patches import fill_nan
+from soilnet.mapping import (
+    MapResult,
+    grid_cells,
+    grid_geometry,
+    grid_transform,
+    predict_store_grid,
+    predict_world_grid,
+    truth_world_grid,
+)
+from soilnet.models import build_model
+from soilnet.synthetic import SyntheticWorld, TwinConfig, clipped_lognormal_mean
+from soilnet.trainer import predict
+from soilnet.transforms import Normalization
+
+RES = 200_000.0  # 200 km: 110 land cells, 20 x 19 raster
+
+
+@pytest.fixture(scope="module")
+def world(twin_dir):
+    """The world the tiny twin (and so the normalisation) was drawn from."""
+    cfg = json.loads((twin_dir / "twin.json").read_text())["config"]
+    return SyntheticWorld(
+        TwinConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+    )
+
+
+@pytest.fixture(scope="module")
+def norm(twin_store, twin_split):
+    return Normalization.fit(twin_store.images, twin_store.climate, twin_split.train)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = build_model("resnet18_glam_lstm", 14, 14, stem_maxpool=False)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def world_map(tmp_path_factory, model, norm, world):
+    out = tmp_path_factory.mktemp("map") / "soc.tif"
+    return predict_world_grid(model, norm, world, RES, out, tile_cells=10_000, batch_size=7)
+
+
+def _read(path):
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+# ---------------------------------------------------------------------------------- geometry
+@pytest.mark.parametrize("res", [RES, 73_000.0, 25_000.0])
+def test_grid_cells_match_world_grid(world, res):
+    x, y = grid_cells(res)
+    wx, wy = world.grid(res)
+    np.testing.assert_array_equal(x, wx)
+    np.testing.assert_array_equal(y, wy)
+    g = grid_geometry(res)
+    rows, cols = g.rowcol(x, y)
+    assert g.contains(x, y).all()
+    # Row-major, north first: flat index strictly increasing.
+    assert np.all(np.diff(rows * g.width + cols) > 0)
+    cx, cy = g.centres(rows, cols)
+    np.testing.assert_allclose(cx, x)
+    np.testing.assert_allclose(cy, y)
+
+
+def test_grid_geometry_snapped_and_transform():
+    g = grid_geometry(RES)
+    assert g.shape == (20, 19)
+    assert g.crs == "EPSG:3035"
+    assert g.west % RES == 0 and g.north % RES == 0
+    t = grid_transform(RES)
+    assert t == g.transform
+    assert (t.a, t.e, t.c, t.f) == (RES, -RES, g.west, g.north)
+    west, south, east, north = g.bounds
+    assert (east - west, north - south) == (19 * RES, 20 * RES)
+
+
+@pytest.mark.parametrize("bad", [0, -1000, float("nan"), "1km"])
+def test_bad_resolution_raises(bad):
+    with pytest.raises(ConfigurationError, match="resolution_m"):
+        grid_geometry(bad)
+
+
+# ---------------------------------------------------------------------------------- world map
+def test_predict_world_grid_writes_valid_cog(world_map, world):
+    res: MapResult = world_map
+    x, _ = world.grid(RES)
+    assert res.n_cells == len(x) == 110
+    assert res.n_skipped == 0
+    assert res.shape == (20, 19)
+    with rasterio.open(res.path) as src:
+        assert src.driver == "GTiff"
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.profile["tiled"] is True
+        assert src.overviews(1), "a COG should carry overviews"
+        assert src.crs.to_epsg() == 3035
+        assert src.dtypes[0] == "float32"
+        assert math.isnan(src.nodata)
+        assert src.compression.name.lower() == "deflate"
+        assert src.transform == grid_transform(RES)
+        assert src.tags(1)["units"] == "g/kg"
+        data = src.read(1)
+    assert data.shape == (20, 19)
+    assert int(np.isfinite(data).sum()) == res.n_cells
+    g = grid_geometry(RES)
+    rows, cols = np.divmod(np.arange(data.size), g.width)
+    cx, cy = g.centres(rows, cols)
+    land = on_land(cx, cy).reshape(data.shape)
+    assert np.isfinite(data[land]).all()
+    assert np.isnan(data[~land]).all()
+    finite = data[np.isfinite(data)]
+    assert res.stats["min"] == pytest.approx(float(finite.min()), rel=1e-6)
+    assert res.stats["max"] == pytest.approx(float(finite.max()), rel=1e-6)
+    assert res.stats["min"] <= res.stats["median"] <= res.stats["max"]
+    assert res.peak_tile_bytes > 110 * 14 * 16 * 16 * 4
+    assert res.cells_per_second > 0
+    json.dumps(res.to_dict())
+
+
+def test_world_map_values_equal_direct_prediction(world_map, world, model, norm):
+    """Rendering, NaN filling, normalisation and placement give the values predicted directly."""
+    x, y = world.grid(RES)
+    pick = np.array([0, 17, 55, 109])
+    r = world.render(x[pick], y[pick])
+    img = np.stack([fill_nan(p)[0] for p in r.image])
+    t_img = norm.image(torch.from_numpy(img))
+    t_clim = norm.climate(torch.from_numpy(r.climate))
+    expected = predict(model, t_img, t_clim, np.arange(len(pick)))
+    rows, cols = grid_geometry(RES).rowcol(x[pick], y[pick])
+    got = _read(world_map.path)[rows, cols]
+    np.testing.assert_allclose(got, expected.astype(np.float32), rtol=1e-5, atol=1e-5)
+
+
+def test_tiling_does_not_change_the_map(world_map, tmp_path, model, norm, world):
+    """Same batches, 16 tiles of 7 cells instead of one of 110: bit-identical rasters."""
+    small = predict_world_grid(
+        model, norm, world, RES, tmp_path / "tiles7.tif", tile_cells=7, batch_size=7
+    )
+    assert small.n_cells == world_map.n_cells
+    assert small.peak_tile_bytes < world_map.peak_tile_bytes / 10
+    np.testing.assert_array_equal(_read(small.path), _read(world_map.path))
+
+
+def test_render_callable_source(world_map, tmp_path, model, norm, world):
+    """Any render(x, y) callable plugs in; cells then come from grid_cells.
+
+    Other batch sizes change only float32 rounding in the CPU kernels (about 1e-5 g/kg).
+    """
+    res = predict_world_grid(
+        model, norm, lambda x, y: world.render(x, y), RES, tmp_path / "callable.tif"
+    )
+    np.testing.assert_allclose(
+        _read(res.path), _read(world_map.path), rtol=1e-5, atol=1e-4, equal_nan=True
+    )
+
+
+def test_unusable_patches_are_counted_and_warned(tmp_path, model, norm, world):
+    def render(x, y):
+        r = world.render(x, y)
+        r.image[::10, 3] = np.nan  # an all-NaN band in every 10th cell of each tile
+        return r
+
+    with pytest.warns(UserWarning, match="left NaN"):
+        res = predict_world_grid(model, norm, render, RES, tmp_path / "holes.tif", tile_cells=50)
+    n_bad = sum(len(range(0, min(50, 110 - lo), 10)) for lo in range(0, 110, 50))
+    assert res.n_skipped == n_bad
+    assert res.n_cells == 110 - n_bad
+    assert int(np.isfinite(_read(res.path)).sum()) == res.n_cells
+
+
+def test_mismatched_inputs_raise_before_writing(tmp_path, norm, world):
+    torch.manual_seed(0)
+    wrong = build_model("resnet18_glam_lstm", 14, 3, stem_maxpool=False)
+    out = tmp_path / "never.tif"
+    with pytest.raises(ConfigurationError, match="climate"):
+        predict_world_grid(wrong, norm, world, RES, out)
+    assert not out.exists()
+    with pytest.raises(ConfigurationError, match="tile_cells"):
+        predict_world_grid(wrong, norm, world, RES, out, tile_cells=0)
+    with pytest.raises(TypeError, match="render"):
+        predict_world_grid(wrong, norm, object(), RES, out)
+
+
+def test_image_only_model_and_climate_selection(tmp_path, twin_store, twin_split, world):
+    """A CNN-only variant skips climate; climate_variables selects the trained subset."""
+    torch.manual_seed(1)
+    cnn = build_model("resnet18", 14, stem_maxpool=False).eval()
+    norm = Normalization.fit(twin_store.images, None, twin_split.train)
+    res = predict_world_grid(cnn, norm, world, 400_000, tmp_path / "cnn.tif")
+    assert res.n_cells == len(world.grid(400_000)[0])
+
+    torch.manual_seed(2)
+    lstm = build_model("lstm", 14, 2).eval()
+    two = ("pr", "tmmx")
+    cols = [twin_store.climate_variables.index(v) for v in two]
+    norm2 = Normalization.fit(
+        twin_store.images, np.asarray(twin_store.climate)[..., cols], twin_split.train
+    )
+    res2 = predict_world_grid(
+        lstm, norm2, world, 400_000, tmp_path / "lstm.tif", climate_variables=two
+    )
+    assert res2.n_cells == res.n_cells
+    with pytest.raises(ConfigurationError, match="not rendered"):
+        predict_world_grid(
+            lstm, norm2, world, 400_000, tmp_path / "x.tif", climate_variables=("pr", "nope")
+        )
+
+
+# ---------------------------------------------------------------------------------- store map
+def test_predict_store_grid_places_points_in_their_cells(tmp_path, model, norm, twin_store):
+    res_m = 100_000.0
+    res = predict_store_grid(model, norm, twin_store, res_m, tmp_path / "store.tif", tile_cells=5)
+    images, climate = load_tensors(twin_store, norm)
+    pred = predict(model, images, climate, np.arange(len(twin_store)))
+    g = grid_geometry(res_m)
+    x = twin_store.index["x_3035"].to_numpy()
+    y = twin_store.index["y_3035"].to_numpy()
+    rows, cols = g.rowcol(x, y)
+    flat = rows * g.width + cols
+    data = _read(res.path)
+    for cell in np.unique(flat):
+        members = flat == cell
+        r, c = divmod(int(cell), g.width)
+        assert data[r, c] == pytest.approx(pred[members].mean(), rel=1e-5, abs=1e-5)
+    assert res.n_points == len(twin_store)
+    assert res.n_cells == len(np.unique(flat)) == int(np.isfinite(data).sum())
+    with rasterio.open(res.path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+# ---------------------------------------------------------------------------------- truth map
+def test_truth_world_grid_equals_rendered_oracle(tmp_path, world):
+    res = truth_world_grid(world, RES, tmp_path / "truth.tif", tile_cells=33)
+    data = _read(res.path)
+    x, y = world.grid(RES)
+    pick = np.array([3, 40, 88])
+    lat = world.render(x[pick], y[pick], with_climate=False).latent
+    rows, cols = grid_geometry(RES).rowcol(x[pick], y[pick])
+    np.testing.assert_allclose(data[rows, cols], lat["oracle_clipped"].to_numpy(), rtol=1e-6)
+    assert res.n_cells == len(x)
+    assert res.stats["max"] <= 87.0
+
+    unclipped = _read(truth_world_grid(world, RES, tmp_path / "u.tif", clip=None).path)
+    np.testing.assert_allclose(unclipped[rows, cols], lat["oracle_unclipped"].to_numpy(), rtol=1e-6)
+    fifty = _read(truth_world_grid(world, RES, tmp_path / "c50.tif", clip=50.0).path)
+    sh = np.sqrt(world.config.shares)
+    a = (
+        world.mu
+        + world.sigma * (sh[0] * lat["c1"] + sh[1] * lat["c2"] + sh[2] * lat["c3"]).to_numpy()
+    )
+    b = world.sigma * math.sqrt(world.config.shares[3] + world.config.shares[4])
+    np.testing.assert_allclose(
+        fifty[rows, cols], clipped_lognormal_mean(a, b, clip=50.0), rtol=1e-6
+    )
+    assert np.nanmax(fifty) <= 50.0
+    # A cross-check of the closed form: at clip 87 it reproduces the stored oracle.
+    np.testing.assert_allclose(clipped_lognormal_mean(a, b), lat["oracle_clipped"], rtol=1e-9)
+
+
+def test_truth_needs_a_synthetic_world(tmp_path):
+    with pytest.raises(TypeError, match="SyntheticWorld"):
+        truth_world_grid(lambda x, y: None, RES, tmp_path / "t.tif")
