@@ -463,8 +463,8 @@ def oracle_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
 
 
 MODEL_LABELS = {
-    "oracle": "Oracle E[SOC | pixel, context, climate] (twin noise floor)",
-    "oracle_spatial": "Oracle incl. spatial residual (twin)",
+    "oracle": "Oracle: noise floor (twin)",
+    "oracle_spatial": "Oracle + spatial residual (twin)",
     "null": "Null (training mean)",
     "rf_paper": "Random Forest (paper: centre 2x2, 12 bands)",
     "rf_strong": "Random Forest (all covariates)",

@@ -231,7 +231,7 @@ def predict(
         idx = idx_all[lo : lo + batch_size]
         img = (
             images[idx.to(images.device)].to(device, non_blocking=True)
-            if images is not None
+            if images is not None and model.spec.uses_image
             else None
         )
         clim = (
@@ -395,16 +395,18 @@ def train(
         for lo, hi in bounds:
             idx = order[lo:hi]
             dev_idx = idx.to(images.device)
-            img = images[dev_idx]
-            if config.augment:
-                img = random_dihedral(img, generator=data_gen)
-            img = img.to(device, non_blocking=True)
-            if use_amp:
-                img = img.contiguous(memory_format=torch.channels_last)
+            img = None
+            if model.spec.uses_image:  # the climate-only variant needs no patches
+                img = images[dev_idx]
+                if config.augment:
+                    img = random_dihedral(img, generator=data_gen)
+                img = img.to(device, non_blocking=True)
+                if use_amp:
+                    img = img.contiguous(memory_format=torch.channels_last)
             clim = climate[dev_idx].to(device, non_blocking=True) if climate is not None else None
             y = target[dev_idx].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                pred = model(img if model.spec.uses_image else None, clim)
+                pred = model(img, clim)
             loss = torch.sqrt(
                 torch.mean((pred.float() - y) ** 2)
             )  # RMSE on the scaled target, as the paper
@@ -519,13 +521,19 @@ def train(
 
 
 def load_model(
-    run_dir: str | Path, variant: str | None = None, device: str = "cpu"
+    run_dir: str | Path,
+    variant: str | None = None,
+    device: str = "cpu",
+    *,
+    allow_incomplete: bool = False,
 ) -> tuple[SoilNetModel, Normalization, dict]:
     """Load the selected weights of a run for inference.
 
     Args:
         run_dir: a folder written by :func:`train`.
         variant: when given, the run must be of this variant.
+        allow_incomplete: accept a run stopped before its last epoch (``run.json`` says
+            ``complete: false``), e.g. to inspect a run in progress.
 
     Returns:
         (model in eval mode, its normalisation, the run record).
@@ -550,6 +558,12 @@ def load_model(
     record = (
         json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     )
+    if record.get("complete") is False and not allow_incomplete:
+        raise CheckpointError(
+            f"The run in {run_dir} stopped after {record.get('epochs_run')} of "
+            f"{record.get('train_config', {}).get('epochs')} epochs; resume it with train(...) "
+            "or pass allow_incomplete=True."
+        )
     return model, Normalization.load(run_dir / "normalization.json"), record
 
 

@@ -117,10 +117,11 @@ class HttpError(AcquisitionError):
         status: the last HTTP status, or None when no answer came (connection failure).
     """
 
-    def __init__(self, message: str, url: str, status: int | None) -> None:
+    def __init__(self, message: str, url: str, status: int | None, detail: str = "") -> None:
         super().__init__(message)
         self.url = url
         self.status = status
+        self.detail = detail
 
 
 class EndpointUnreachableError(HttpError, ConnectionError):
@@ -211,12 +212,13 @@ class HttpClient:
             if attempt < attempts - 1:
                 time.sleep(self.policy.delay(attempt))
         if last_status is None:
+            detail = _describe(last_exc)
             raise EndpointUnreachableError(
-                f"{what}: cannot reach {url} ({type(last_exc).__name__}: {last_exc}) after "
-                f"{attempts} attempt(s). Check the internet connection, any proxy (HTTPS_PROXY / "
-                "HTTP_PROXY) and that the URL is right.",
+                f"{what}: cannot reach {url} ({detail}) after {attempts} attempt(s). Check the "
+                "internet connection, any proxy (HTTPS_PROXY / HTTP_PROXY) and that the URL is right.",
                 url,
                 None,
+                detail,
             )
         raise HttpError(
             f"{what}: {method} {url} answered HTTP {last_status} on all {attempts} attempt(s); "
@@ -232,6 +234,19 @@ class HttpClient:
     def post_json(self, url: str, body: dict, *, what: str) -> dict:
         """POST ``body`` as JSON and decode the JSON answer (see :meth:`request`)."""
         return _json(self.request("POST", url, what=what, json=body), url, what)
+
+
+def _describe(exc: Exception | None) -> str:
+    """The innermost reason of a requests connection error, on one line."""
+    reason = exc
+    for _ in range(3):  # requests.ConnectionError -> urllib3 MaxRetryError -> the cause
+        inner = getattr(reason, "reason", None) or (
+            reason.args[0] if getattr(reason, "args", None) else None
+        )
+        if not isinstance(inner, Exception):
+            break
+        reason = inner
+    return " ".join(f"{type(reason).__name__}: {reason}".split())
 
 
 def _snippet(response: requests.Response, n: int = 160) -> str:
@@ -404,7 +419,7 @@ class StacClient:
                 self.client.get_json(url, what="STAC collection check")
             except EndpointUnreachableError as err:
                 raise AcquisitionError(
-                    f"Cannot reach the STAC API at {self.url} ({err}). Check the internet "
+                    f"Cannot reach the STAC API at {self.url} ({err.detail}). Check the internet "
                     "connection and proxy settings, or pass --stac-url with a reachable STAC API "
                     f"that serves the '{collection}' collection."
                 ) from err

@@ -39,11 +39,6 @@ DEFAULT_TERRACLIMATE_URL = (
     "http://thredds.northwestknowledge.net:8080/thredds/dodsC/"
     "agg_terraclimate_{var}_1958_CurrentYear_GLOBE.nc"
 )
-#: Per-year files on the same server, read by HTTP range requests (needs h5py).
-TERRACLIMATE_FILES_URL = (
-    "http://thredds.northwestknowledge.net:8080/thredds/fileServer/TERRACLIMATE_ALL/data/"
-    "TerraClimate_{var}_{year}.nc"
-)
 _LAT_NAMES = ("lat", "latitude", "y")
 _LON_NAMES = ("lon", "longitude", "x")
 _KM_PER_DEG = 111.195

@@ -1,0 +1,398 @@
+"""Training and inference speed of the SoilNet variants, and Random Forest fit time.
+
+Prints markdown tables (paste them into ``benchmarks/README.md``):
+
+1. Training step time per variant at batch 32 for 32x32 and 64x64 inputs, on the CPU, measured
+   on the trainer's own batch path (:func:`soilnet.trainer.train`): a gather from the
+   normalised in-memory tensors of :func:`soilnet.dataset.load_tensors`, the random flips and
+   90-degree rotations of :func:`soilnet.transforms.random_dihedral`, forward, RMSE loss on the
+   scaled target, backward and an Adam step. "batch prep" is the share of the step spent on the
+   gather and the augmentation (the trainer has no loader to wait for; the issue's target is
+   under 5 %). Both are medians over the timed steps (robust to a busy neighbour process).
+2. Inference throughput of :func:`soilnet.trainer.predict` (batches of 256, median over them).
+3. Random Forest fit time (the paper's RF and the strong RF of :mod:`soilnet.baselines`) on the
+   default twin's training split.
+4. With CUDA, table 1 and 2 again on the GPU, mixed precision (bfloat16 autocast and
+   channels_last, as the trainer) on and off. Without CUDA it prints ``GPU: none``.
+
+ResNet-18 variants use ``stem_maxpool=False`` at 32 px (the CPU profile) and the paper's stem
+at 64 px; ResNet-101 variants always use the paper's stem. The data is the default twin
+(``soilnet.synthetic.PROFILES["default"]``: 5,000 points, 32 px patches), written once into
+``--data`` and consolidated at 32 px and at 64 px (resampled); both are reused when present.
+
+Usage::
+
+    python benchmarks/training.py [--data /tmp/soilnet-default-twin] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soilnet import trainer
+from soilnet.bands import PAPER_CLIP_G_PER_KG
+from soilnet.baselines import fit_predict_baselines
+from soilnet.dataset import load_tensors
+from soilnet.models import VARIANTS, count_parameters
+from soilnet.splits import load_split, write_splits
+from soilnet.store import Store, consolidate
+from soilnet.synthetic import PROFILES, write_twin
+from soilnet.trainer import TrainConfig
+from soilnet.transforms import Normalization, random_dihedral
+
+BENCH_VARIANTS = (
+    "resnet18",
+    "resnet18_glam",
+    "resnet18_glam_lstm",
+    "resnet101",
+    "resnet101_glam",
+    "resnet101_glam_lstm",
+    "lstm",
+)
+SIZES = (32, 64)
+BATCH = 32
+INFER_BATCH = 256
+
+
+@dataclass
+class Timing:
+    variant: str
+    size: int
+    stem_maxpool: bool
+    params_m: float
+    ms_step: float
+    ms_sample: float
+    prep_share: float
+    infer_per_s: float
+    steps: int
+
+
+def stem_maxpool_for(variant: str, size: int) -> bool:
+    """ResNet-18 drops the max-pool at 32 px (CPU profile); everything else keeps the paper's."""
+    return not (variant.startswith("resnet18") and size == 32)
+
+
+def ensure_data(data: Path) -> dict[int, Store]:
+    """Write the default twin once, consolidate it at 32 and 64 px (no-ops when present)."""
+    if not (data / "twin.json").is_file():
+        print(f"Writing the default twin (5,000 points) to {data} ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        write_twin(data, PROFILES["default"], progress=True)
+        print(f"  done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return {size: consolidate(data, size_px=size) for size in SIZES}
+
+
+def split_of(data: Path, store: Store):
+    """The paper's random 70/10/20 split (seed 0) of the twin."""
+    path = data / "splits" / "random_seed0.csv"
+    if not path.is_file():
+        xy = store.index[["x_3035", "y_3035"]].to_numpy()
+        write_splits(data, store.point_ids, xy)
+    return load_split(path, store.point_ids)
+
+
+def cpu_name() -> str:
+    """CPU model from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_variant(
+    variant: str,
+    size: int,
+    store: Store,
+    tensors: tuple[torch.Tensor, torch.Tensor | None],
+    train_idx: np.ndarray,
+    device: torch.device,
+    *,
+    amp: bool,
+    warmup: int,
+    steps: int,
+    n_infer: int,
+) -> Timing:
+    """Time ``steps`` training steps of the trainer's batch path, then inference."""
+    config = TrainConfig(
+        variant=variant,
+        batch_size=BATCH,
+        stem_maxpool=stem_maxpool_for(variant, size),
+        device=device.type,
+        amp=amp,
+    )
+    use_amp = amp and device.type == "cuda"
+    torch.manual_seed(0)
+    model = trainer._make_model(config, store).to(device)
+    if use_amp:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    images, climate = tensors
+    if not model.spec.uses_climate:
+        climate = None
+    oc = store.index["oc_g_per_kg"].to_numpy(np.float64)
+    target = torch.as_tensor(
+        np.minimum(oc, PAPER_CLIP_G_PER_KG) / PAPER_CLIP_G_PER_KG,
+        dtype=torch.float32,
+        device=images.device,
+    )
+    gen = torch.Generator().manual_seed(0)
+    order = torch.as_tensor(train_idx, dtype=torch.long)
+    order = order[torch.randperm(len(order), generator=gen)]
+
+    model.train()
+    prep, total = [], []
+    for step in range(warmup + steps):
+        lo = (step * BATCH) % (len(order) - BATCH)
+        _sync(device)
+        t0 = time.perf_counter()
+        # --- the trainer's batch preparation (soilnet.trainer.train) ---
+        idx = order[lo : lo + BATCH]
+        dev_idx = idx.to(images.device)
+        img = None
+        if model.spec.uses_image:
+            img = images[dev_idx]
+            if config.augment:
+                img = random_dihedral(img, generator=gen)
+            img = img.to(device, non_blocking=True)
+            if use_amp:
+                img = img.contiguous(memory_format=torch.channels_last)
+        clim = climate[dev_idx].to(device, non_blocking=True) if climate is not None else None
+        y = target[dev_idx].to(device)
+        _sync(device)
+        t1 = time.perf_counter()
+        # --- forward, loss, backward, step ---
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            pred = model(img, clim)
+        loss = torch.sqrt(torch.mean((pred.float() - y) ** 2))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _sync(device)
+        t2 = time.perf_counter()
+        if step >= warmup:
+            prep.append(t1 - t0)
+            total.append(t2 - t0)
+
+    # Inference: predict() in chunks of its default batch (256); median rate over the chunks.
+    idx = np.arange(n_infer)
+    trainer.predict(model, images, climate, idx[:BATCH], amp=use_amp)  # warm-up
+    rates = []
+    for lo in range(0, n_infer, INFER_BATCH):
+        chunk = idx[lo : lo + INFER_BATCH]
+        _sync(device)
+        t0 = time.perf_counter()
+        trainer.predict(model, images, climate, chunk, batch_size=INFER_BATCH, amp=use_amp)
+        _sync(device)
+        rates.append(len(chunk) / (time.perf_counter() - t0))
+    step_s = float(np.median(total))
+    return Timing(
+        variant=variant,
+        size=size,
+        stem_maxpool=config.stem_maxpool,
+        params_m=count_parameters(model)["total"] / 1e6,
+        ms_step=1000 * step_s,
+        ms_sample=1000 * step_s / BATCH,
+        prep_share=float(np.median(np.array(prep) / np.array(total))),
+        infer_per_s=float(np.median(rates)),
+        steps=steps,
+    )
+
+
+def timing_table(rows: list[Timing]) -> str:
+    lines = [
+        "| variant | input | stem max-pool | params (M) | steps timed | ms/step (median) "
+        "| ms/sample | batch prep (% of step, median) | inference (samples/s, median) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        image = VARIANTS[r.variant].uses_image
+        stem = ("yes" if r.stem_maxpool else "no") if image else "-"
+        size = f"{r.size}x{r.size}" + ("" if image else " (unused)")
+        lines.append(
+            f"| {r.variant} | {size} | {stem} | {r.params_m:.2f} | {r.steps} | {r.ms_step:.1f} "
+            f"| {r.ms_sample:.2f} | {100 * r.prep_share:.1f} | {r.infer_per_s:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def run_table(
+    stores: dict[int, Store],
+    split,
+    device: torch.device,
+    *,
+    amp: bool,
+    steps: int,
+    steps_large: int,
+    warmup: int,
+    n_infer: int,
+    n_infer_large: int,
+) -> str:
+    rows = []
+    for size in SIZES:
+        store = stores[size]
+        norm = Normalization.fit(store.images, store.climate, split.train)
+        tensors = load_tensors(store, norm, device if device.type == "cuda" else "cpu")
+        for variant in BENCH_VARIANTS:
+            large = variant.startswith("resnet101")
+            t0 = time.perf_counter()
+            row = time_variant(
+                variant,
+                size,
+                store,
+                tensors,
+                split.train,
+                device,
+                amp=amp,
+                warmup=warmup,
+                steps=steps_large if large else steps,
+                n_infer=n_infer_large if large else n_infer,
+            )
+            rows.append(row)
+            print(
+                f"  {device.type} amp={amp} {variant} {size}px: {row.ms_step:.1f} ms/step "
+                f"({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
+        del tensors
+    return timing_table(rows)
+
+
+def rf_table(store: Store, split, n_jobs: int | None) -> str:
+    oc = np.minimum(store.index["oc_g_per_kg"].to_numpy(np.float64), PAPER_CLIP_G_PER_KG)
+    xy = store.index[["x_3035", "y_3035"]].to_numpy()
+
+    def part(idx):
+        return {
+            "image": np.asarray(store.images[np.sort(idx)]),
+            "climate": None if store.climate is None else np.asarray(store.climate[np.sort(idx)]),
+            "xy_m": xy[np.sort(idx)],
+            "target": oc[np.sort(idx)],
+        }
+
+    train, test = part(split.train), part(split.test)
+    first_month = int(store.months[0][4:6]) if store.months else 1
+    result = fit_predict_baselines(
+        train,
+        test,
+        names=("rf_paper", "rf_strong"),
+        band_names=store.band_names,
+        climate_variables=store.climate_variables,
+        random_state=0,
+        n_jobs=n_jobs,
+        first_month=first_month,
+    )
+    lines = [
+        "| baseline | trees | features | training points | n_jobs | fit (s) | test RMSE (g/kg) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("rf_paper", "rf_strong"):
+        model = result.models[name]
+        rmse = float(np.sqrt(np.mean((result[name] - test["target"]) ** 2)))
+        lines.append(
+            f"| {name} | {model.n_estimators} | {len(result.feature_names[name])} "
+            f"| {len(split.train):,} | {n_jobs} | {result.fit_seconds[name]:.1f} | {rmse:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/soilnet-default-twin"))
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--steps", type=int, default=20, help="timed CPU steps (small models)")
+    parser.add_argument("--steps-large", type=int, default=6, help="timed CPU steps (ResNet-101)")
+    parser.add_argument("--gpu-steps", type=int, default=30, help="timed GPU steps")
+    parser.add_argument("--rf-jobs", type=int, default=-1, help="n_jobs of the forests")
+    parser.add_argument("--skip-rf", action="store_true")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    t_start = time.perf_counter()
+    stores = ensure_data(args.data)
+    split = split_of(args.data, stores[32])
+    load0 = os.getloadavg()
+    print("# SoilNet training benchmark\n")
+    print(f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"- arguments: `{' '.join(argv if argv is not None else sys.argv[1:]) or '(defaults)'}`")
+    print(
+        f"- machine: {os.cpu_count()} CPU cores ({cpu_name()}, {platform.machine()}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"- data: default twin at {args.data} ({len(stores[32]):,} points, "
+        f"{len(split.train):,} training), batch {BATCH}"
+    )
+    print(f"- load average at start: {load0[0]:.2f} (1 min)")
+    if torch.cuda.is_available():
+        print(f"- GPU: {torch.cuda.get_device_name(0)}")
+    else:
+        print("- GPU: none")
+
+    print("\n## CPU training step and inference\n")
+    print(
+        run_table(
+            stores,
+            split,
+            torch.device("cpu"),
+            amp=False,
+            steps=args.steps,
+            steps_large=args.steps_large,
+            warmup=2,
+            n_infer=1024,
+            n_infer_large=512,
+        )
+    )
+
+    if not args.skip_rf:
+        print("\n## Random Forest fit time (default twin, 32 px store, random split)\n")
+        print(rf_table(stores[32], split, args.rf_jobs))
+
+    if torch.cuda.is_available():
+        for amp in (True, False):
+            label = "on (bfloat16 autocast, channels_last)" if amp else "off (float32)"
+            print(f"\n## GPU ({torch.cuda.get_device_name(0)}), mixed precision {label}\n")
+            print(
+                run_table(
+                    stores,
+                    split,
+                    torch.device("cuda"),
+                    amp=amp,
+                    steps=args.gpu_steps,
+                    steps_large=args.gpu_steps,
+                    warmup=5,
+                    n_infer=len(stores[32]),
+                    n_infer_large=len(stores[32]),
+                )
+            )
+    else:
+        print("\n## GPU\n\nGPU: none (torch.cuda.is_available() is False); no GPU table.")
+
+    load1 = os.getloadavg()
+    print(
+        f"\nLoad average at end: {load1[0]:.2f} (1 min). "
+        f"Total wall time {time.perf_counter() - t_start:.0f} s."
+    )
+
+
+if __name__ == "__main__":
+    main()
