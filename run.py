@@ -33,6 +33,20 @@ def sh(*cmd: str, check: bool = True) -> int:
     return subprocess.run(cmd, cwd=ROOT, check=check).returncode
 
 
+def pip(*args: str) -> None:
+    """Run pip in .venv; drop the index-location warnings some mirrors print for every package."""
+    cmd = [str(PY), "-m", "pip", *args]
+    print("+", " ".join(cmd), flush=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in proc.stdout:
+        if not line.startswith("WARNING: Location "):
+            print(line, end="", flush=True)
+    if proc.wait() != 0:
+        raise SystemExit(f"pip failed (exit {proc.returncode}): {' '.join(cmd)}")
+
+
 def setup() -> None:
     """Create .venv and install the package; skipped when pyproject and pins are unchanged."""
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()
@@ -40,8 +54,8 @@ def setup() -> None:
         return
     if not PY.exists():
         sh(sys.executable, "-m", "venv", str(VENV))
-    sh(str(PY), "-m", "pip", "install", "-q", *TORCH.split())
-    sh(str(PY), "-m", "pip", "install", "-q", "-e", ".[dev]")
+    pip("install", "-q", *TORCH.split())
+    pip("install", "-q", "-e", ".[dev]")
     STAMP.write_text(wanted)
 
 
