@@ -47,8 +47,8 @@ from soilnet.models import VARIANTS, count_parameters
 from soilnet.splits import load_split, write_splits
 from soilnet.store import Store, consolidate
 from soilnet.synthetic import PROFILES, write_twin
-from soilnet.trainer import TrainConfig
-from soilnet.transforms import Normalization, random_dihedral
+from soilnet.trainer import TrainConfig, prepare_batch
+from soilnet.transforms import Normalization
 
 BENCH_VARIANTS = (
     "resnet18",
@@ -165,17 +165,9 @@ def time_variant(
         t0 = time.perf_counter()
         # --- the trainer's batch preparation (soilnet.trainer.train) ---
         idx = order[lo : lo + BATCH]
-        dev_idx = idx.to(images.device)
-        img = None
-        if model.spec.uses_image:
-            img = images[dev_idx]
-            if config.augment:
-                img = random_dihedral(img, generator=gen)
-            img = img.to(device, non_blocking=True)
-            if use_amp:
-                img = img.contiguous(memory_format=torch.channels_last)
-        clim = climate[dev_idx].to(device, non_blocking=True) if climate is not None else None
-        y = target[dev_idx].to(device)
+        img, clim, y = prepare_batch(
+            idx, images, climate, target, model, config, gen, device, use_amp
+        )
         _sync(device)
         t1 = time.perf_counter()
         # --- forward, loss, backward, step ---

@@ -251,6 +251,36 @@ def predict(
     return torch.cat(out).double().numpy() * scale_g_per_kg if out else np.zeros(0)
 
 
+def prepare_batch(
+    idx: torch.Tensor,
+    images: torch.Tensor,
+    climate: torch.Tensor | None,
+    target: torch.Tensor,
+    model: SoilNetModel,
+    config: TrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+    use_amp: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    """Gather one training batch from the in-memory tensors, augment it and move it to ``device``.
+
+    Returns:
+        (image (B, C, S, S) or None for a climate-only variant, climate (B, T, F) or None,
+        scaled target (B,)).
+    """
+    dev_idx = idx.to(images.device)
+    img = None
+    if model.spec.uses_image:  # the climate-only variant needs no patches
+        img = images[dev_idx]
+        if config.augment:
+            img = random_dihedral(img, generator=generator)
+        img = img.to(device, non_blocking=True)
+        if use_amp:
+            img = img.contiguous(memory_format=torch.channels_last)
+    clim = climate[dev_idx].to(device, non_blocking=True) if climate is not None else None
+    return img, clim, target[dev_idx].to(device)
+
+
 def _save_atomic(obj, path: Path) -> None:
     # Temporary file beside ``path``, renamed onto it when complete, removed if writing fails.
     with atomic_path(path) as tmp:
@@ -394,17 +424,9 @@ def train(
         loss_sum, count = 0.0, 0
         for lo, hi in bounds:
             idx = order[lo:hi]
-            dev_idx = idx.to(images.device)
-            img = None
-            if model.spec.uses_image:  # the climate-only variant needs no patches
-                img = images[dev_idx]
-                if config.augment:
-                    img = random_dihedral(img, generator=data_gen)
-                img = img.to(device, non_blocking=True)
-                if use_amp:
-                    img = img.contiguous(memory_format=torch.channels_last)
-            clim = climate[dev_idx].to(device, non_blocking=True) if climate is not None else None
-            y = target[dev_idx].to(device)
+            img, clim, y = prepare_batch(
+                idx, images, climate, target, model, config, data_gen, device, use_amp
+            )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 pred = model(img, clim)
             loss = torch.sqrt(
