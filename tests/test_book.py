@@ -195,3 +195,26 @@ def test_papermill_sees_every_parameter():
             pm.inspect_notebook(str(Path(__file__).parents[1] / "notebooks" / f"{name}.ipynb"))
         )
         assert expected <= found, f"{name}: papermill parsed only {sorted(found)}"
+
+
+def test_papermill_string_parameters_select_one_variant(tmp_path):
+    # `papermill -p variants '["resnet18_glam_lstm"]'` passes a string; the study parses it.
+    study = Study.from_params(
+        profile="default",
+        work_dir=str(tmp_path / "w"),
+        variants='["resnet18_glam_lstm"]',
+        seeds="[3, 4]",
+    )
+    assert study.profile.variants == ("resnet18_glam_lstm",)
+    assert study.profile.seeds == (3, 4)
+    assert study.profile.epochs == 8  # untouched settings keep the profile's values
+
+
+def test_results_command_prints_both_tables(smoke_book, capsys):
+    from soilnet.cli import main
+
+    root, _ = smoke_book
+    assert main(["results", "--profile", "smoke", "--work-dir", str(root / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "random split" in out and "spatial split" in out and "hybrid_best" in out
+    assert out.count("| Oracle: noise floor (twin)") == 2
