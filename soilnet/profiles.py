@@ -77,7 +77,7 @@ PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default", twin="default", patch_size_px=32, variants=_CPU_VARIANTS, seeds=(0, 1),
         epochs=8, epochs_lstm=8, lr=1e-3, schedule="cosine", batch_size=32, stem_maxpool=False,
-        patience=None, spatial_variants=("resnet18_glam_lstm",), spatial_seeds=(0,),
+        patience=None, spatial_variants=("resnet18", "resnet18_glam_lstm"), spatial_seeds=(0,),
         spatial_epochs=6, block_km=200.0, k_folds=3, map_resolution_km=20.0,
     ),
     "paper": Profile(
