@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of the data layer: twin generation, consolidation, batch reads (not a test).
 
-For each twin profile (:data:`soilnet.synthetic.PROFILES`) it measures, in one run:
+For each twin profile (:data:`soilnet.twin.TWINS`) it measures, in one run:
 
 - generation time and disk size of the twin (``write_twin`` into ``<out>/twin-<profile>``);
 - consolidation time into ``store/<S>px`` and the time of a second, no-op consolidation;
@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from soilnet.io.patches import fill_nan, read_patch, resample_patch  # noqa: E402
 from soilnet.store import Store, consolidate  # noqa: E402
-from soilnet.synthetic import PROFILES, write_twin  # noqa: E402
+from soilnet.twin import TWINS as PROFILES  # noqa: E402
+from soilnet.twin import write_twin  # noqa: E402
 
 #: The store must deliver batches at least this many times faster than per-file reads.
 REQUIRED_SPEEDUP = 20.0

@@ -17,7 +17,7 @@ Prints markdown tables (paste them into ``benchmarks/README.md``):
 
 ResNet-18 variants use ``stem_maxpool=False`` at 32 px (the CPU profile) and the paper's stem
 at 64 px; ResNet-101 variants always use the paper's stem. The data is the default twin
-(``soilnet.synthetic.PROFILES["default"]``: 5,000 points, 32 px patches), written once into
+(``soilnet.twin.TWINS["default"]``: 5,000 points, 32 px patches), written once into
 ``--data`` and consolidated at 32 px and at 64 px (resampled); both are reused when present.
 
 Usage::
@@ -46,9 +46,10 @@ from soilnet.dataset import load_tensors
 from soilnet.models import VARIANTS, count_parameters
 from soilnet.splits import load_split, write_splits
 from soilnet.store import Store, consolidate
-from soilnet.synthetic import PROFILES, write_twin
 from soilnet.trainer import TrainConfig, prepare_batch
 from soilnet.transforms import Normalization
+from soilnet.twin import TWINS as PROFILES
+from soilnet.twin import write_twin
 
 BENCH_VARIANTS = (
     "resnet18",

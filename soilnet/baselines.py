@@ -20,7 +20,7 @@ Input arrays (one split, N points), as in the dataset items with a leading N:
   :data:`~soilnet.bands.BAND_NAMES`, or the 12 :data:`~soilnet.bands.OPTICAL_BANDS`).
 - ``climate``: float32 (N, T, F) or None; monthly TerraClimate values, oldest first,
   variables in ``climate_variables`` order.
-- ``xy_m``: float64 (N, 2); EPSG:3035 easting, northing in metres.
+- ``xy``: float64 (N, 2); EPSG:3035 easting, northing in metres.
 - ``target``: float (N,); SOC in g/kg, already clipped by the caller where the protocol clips.
 """
 
@@ -46,9 +46,9 @@ BASELINES: tuple[str, ...] = ("null", "rf_paper", "rf_strong", "geo_knn")
 #: Display labels for tables and figures.
 BASELINE_LABELS: dict[str, str] = {
     "null": "Null (training mean)",
-    "rf_paper": "Random Forest (paper)",
+    "rf_paper": "Random Forest (paper: centre 2x2, 12 bands)",
     "rf_strong": "Random Forest (all covariates)",
-    "geo_knn": "Geographic 20-NN",
+    "geo_knn": "Geographic kNN (coordinates only)",
 }
 
 #: Hyperparameters of the authors' final RF (05-17 search; max_features was sklearn's default,
@@ -367,7 +367,7 @@ class GeoKNN(RegressorMixin, BaseEstimator):
         X = check_array(X, dtype=np.float64)
         if X.shape[1] != 2:
             raise DataFormatError(
-                f"GeoKNN expects xy_m of shape (n_samples, 2) (EPSG:3035 easting, northing in m); "
+                f"GeoKNN expects xy of shape (n_samples, 2) (EPSG:3035 easting, northing in m); "
                 f"got {X.shape[1]} columns."
             )
         return X / 1000.0
@@ -515,7 +515,7 @@ def _check_split(
     """
     if not isinstance(split, Mapping):
         raise DataFormatError(
-            f"{which} must be a dict with keys 'image', 'climate', 'xy_m', 'target'; "
+            f"{which} must be a dict with keys 'image', 'climate', 'xy', 'target'; "
             f"got {type(split).__name__}."
         )
     missing = sorted(k for k in needs if split.get(k) is None)
@@ -539,16 +539,16 @@ def _check_split(
             )
         arrays["climate"] = clim
         lengths["climate"] = clim.shape[0]
-    if split.get("xy_m") is not None:
-        xy = np.asarray(split["xy_m"], dtype=np.float64)
+    if split.get("xy") is not None:
+        xy = np.asarray(split["xy"], dtype=np.float64)
         if xy.ndim != 2 or xy.shape[1] != 2:
             raise DataFormatError(
-                f"{which}['xy_m'] must have shape (N, 2) (EPSG:3035 easting, northing in m); "
+                f"{which}['xy'] must have shape (N, 2) (EPSG:3035 easting, northing in m); "
                 f"got shape {xy.shape}."
             )
-        _check_finite(xy, f"{which}['xy_m']")
-        arrays["xy_m"] = xy
-        lengths["xy_m"] = xy.shape[0]
+        _check_finite(xy, f"{which}['xy']")
+        arrays["xy"] = xy
+        lengths["xy"] = xy.shape[0]
     if use_target and split.get("target") is not None:
         y = np.asarray(split["target"], dtype=np.float64)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -559,7 +559,7 @@ def _check_split(
         arrays["target"] = y
         lengths["target"] = y.shape[0]
     if not lengths:
-        raise DataFormatError(f"{which} holds no arrays; pass at least 'image' or 'xy_m'.")
+        raise DataFormatError(f"{which} holds no arrays; pass at least 'image' or 'xy'.")
     if len(set(lengths.values())) > 1:
         desc = ", ".join(f"{which}[{k!r}] has {v}" for k, v in lengths.items())
         raise DataFormatError(
@@ -594,7 +594,7 @@ def fit_predict_baselines(
     """Fit baselines on ``train`` and predict ``test``, the same split as the networks.
 
     Args:
-        train: dict with ``image`` (N, C, H, W), ``climate`` (N, T, F) or None, ``xy_m``
+        train: dict with ``image`` (N, C, H, W), ``climate`` (N, T, F) or None, ``xy``
             (N, 2) and ``target`` (N,) in g/kg; see the module docstring for units.
         test: dict with the same keys; ``target`` is not used.
         names: baselines to run, from :data:`BASELINES`.
@@ -624,8 +624,8 @@ def fit_predict_baselines(
         needs_train.add("image")
         needs_test.add("image")
     if "geo_knn" in names:
-        needs_train.add("xy_m")
-        needs_test.add("xy_m")
+        needs_train.add("xy")
+        needs_test.add("xy")
     if "rf_paper" in names:
         _band_positions(band_names, OPTICAL_BANDS, "Baseline 'rf_paper'")
     n_train, tr = _check_split(train, "train", needs_train, band_names)
@@ -666,7 +666,7 @@ def fit_predict_baselines(
         f_te, _ = strong_features(te["image"], clim_te, band_names, climate_variables, first_month)
         features["rf_strong"] = (f_tr, f_te, fn)
     if "geo_knn" in names:
-        features["geo_knn"] = (tr["xy_m"], te["xy_m"], ["x_m", "y_m"])
+        features["geo_knn"] = (tr["xy"], te["xy"], ["x_m", "y_m"])
     if "null" in names:
         features["null"] = (np.zeros((n_train, 1)), np.zeros((n_test, 1)), [])
     for name, (f_tr, f_te, _) in features.items():

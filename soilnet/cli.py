@@ -3,12 +3,16 @@
 Commands::
 
     twin         generate a synthetic twin in the real on-disk layout
-    consolidate  read a data folder once into the memory-mappable store
-    split        write the random and spatial-block split files
+    consolidate  read a data folder once into the workspace's content-addressed store
+    split        write the random and spatial-block split files of that store
     train        train one variant on one split with one seed
     book         execute every chapter with papermill and build the Jupyter Book
     results      print the results tables of a finished book run as markdown
     acquire      build a real data folder from open archives (Landsat-8, Copernicus DEM, TerraClimate)
+
+Every command that uses settings takes ``--profile`` (default ``default``) and any number of
+``--set section.field=VALUE`` overrides (see :mod:`soilnet.config`); its other flags are
+shorthands for such overrides, so defaults always come from the profile.
 """
 
 from __future__ import annotations
@@ -20,101 +24,120 @@ from pathlib import Path
 
 from soilnet.errors import SoilNetError
 
+PROFILE_NAMES = ("smoke", "default", "paper")
+
+
+def _config(args, **flags):
+    """The profile with the command's flags (None = not given) and ``--set`` applied."""
+    from soilnet.config import parse_overrides, resolve
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    return resolve(args.profile, {**given, **parse_overrides(args.set or [])})
+
+
+def _work_dir(args) -> Path:
+    from soilnet.workspace import REPO_ROOT
+
+    return Path(args.work_dir) if args.work_dir else REPO_ROOT / "runs" / args.profile
+
 
 def _twin(args) -> int:
-    from dataclasses import replace
+    from soilnet.twin import write_twin
 
-    from soilnet.synthetic import PROFILES, write_twin
-
-    config = PROFILES[args.profile]
-    if args.seed is not None:
-        config = replace(config, seed=args.seed)
-    if args.points is not None:
-        config = replace(config, n_points=args.points)
-    summary = write_twin(args.out, config, progress=not args.quiet)
+    config = _config(args, **{"twin.seed": args.seed, "twin.n_points": args.points})
+    summary = write_twin(args.out, config.twin, progress=not args.quiet)
     print(json.dumps(summary, indent=2))
     return 0
 
 
+def _store_flags(args) -> dict:
+    variables = None
+    if args.no_climate:
+        variables = []
+    elif args.variables:
+        variables = list(args.variables)
+    return {
+        "store.patch_size_px": args.size,
+        "store.climate_variables": variables,
+        "store.optical_only": True if args.optical_only else None,
+        "store.on_missing": args.on_missing,
+        "store.climate_id_column": args.climate_id_column,
+        "store.missing_code_means": args.missing_code_means,
+    }
+
+
 def _consolidate(args) -> int:
-    from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES, OPTICAL_BANDS
     from soilnet.store import consolidate
 
-    variables = None if args.no_climate else tuple(args.variables or CLIMATE_VARIABLES)
+    config = _config(args, **_store_flags(args))
     store = consolidate(
-        args.data,
-        args.size,
-        bands=OPTICAL_BANDS if args.optical_only else BAND_NAMES,
-        variables=variables,
-        on_missing=args.on_missing,
-        climate_id_column=args.climate_id_column,
-        missing_code_means=args.missing_code_means,
-        progress=True,
-    )
+        args.data, config.store, stores_dir=_work_dir(args) / "stores", progress=True,
+        require_target=not args.no_target,
+    )  # fmt: skip
     print(
-        f"{store.path}: {len(store)} points, images {store.images.shape}, excluded {store.meta['n_excluded']}"
+        f"{store.path}: {len(store)} points, images {store.images.shape}, "
+        f"excluded {store.meta['n_excluded']}"
     )
     return 0
+
+
+def _split_flags(args) -> dict:
+    return {"split.seed": args.split_seed, "split.block_km": args.block_km, "split.k_folds": args.k}
 
 
 def _split(args) -> int:
     from soilnet.splits import write_splits
-    from soilnet.store import Store
+    from soilnet.store import find_store
 
-    store = Store.open(Path(args.data) / "store" / f"{args.size}px")
-    paths = write_splits(
-        args.data,
-        store.point_ids,
-        store.index[["x_3035", "y_3035"]].to_numpy(),
-        seed=args.seed,
-        block_km=args.block_km,
-        k=args.k,
-    )
-    for name, path in paths.items():
-        print(f"{name}: {path}")
+    config = _config(args, **_store_flags(args), **_split_flags(args))
+    work = _work_dir(args)
+    store = find_store(args.data, config.store, work / "stores")
+    print(write_splits(store, config.split, work / "splits"))
     return 0
 
 
 def _train(args) -> int:
-    from soilnet.splits import load_split
-    from soilnet.store import Store
-    from soilnet.trainer import TrainConfig, train
+    from dataclasses import replace
 
-    store = Store.open(Path(args.data) / "store" / f"{args.size}px")
-    split_path = Path(args.split)
-    if not split_path.suffix:
-        candidates = sorted((Path(args.data) / "splits").glob(f"{args.split}_*.csv"))
-        if not candidates:
-            raise SoilNetError(
-                f"No split file {args.split}_*.csv under {Path(args.data) / 'splits'}; run `python -m soilnet split`."
-            )
-        split_path = candidates[0]
-    split = load_split(split_path, store.point_ids, fold=args.fold)
-    config = TrainConfig(
-        variant=args.variant,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        schedule=args.schedule,
-        clip_g_per_kg=None if args.no_clip else args.clip,
-        augment=not args.no_augment,
-        patience=args.patience,
-        stem_maxpool=not args.no_maxpool,
-        seed=args.seed,
-        device=args.device,
-        weights_path=args.weights,
+    from soilnet.experiment import network_run_address
+    from soilnet.splits import open_split, split_address
+    from soilnet.store import find_store
+    from soilnet.trainer import train
+
+    if args.clip is not None and args.no_clip:
+        raise SoilNetError("Give either --clip VALUE or --no-clip, not both.")
+    flags = {
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
+        "train.schedule": args.schedule, "train.clip_g_per_kg": args.clip,
+        "train.augment": False if args.no_augment else None, "train.patience": args.patience,
+        "train.stem_maxpool": False if args.no_maxpool else None, "train.device": args.device,
+        "train.weights_path": args.weights,
+    }  # fmt: skip
+    config = _config(args, **_store_flags(args), **_split_flags(args), **flags)
+    run_config = replace(config.train, variant=args.variant, seed=args.seed)
+    if args.no_clip:
+        run_config = replace(run_config, clip_g_per_kg=None)
+    if args.epochs is None and not any(s.startswith("train.epochs") for s in args.set or []):
+        run_config = replace(
+            run_config, epochs=config.experiment.epochs_for(args.variant, args.split)
+        )
+    work = _work_dir(args)
+    store = find_store(args.data, config.store, work / "stores")
+    split_dir = work / "splits" / split_address(store.fingerprint, config.split)
+    if args.split == "spatial" and args.fold is None:
+        raise SoilNetError("--split spatial needs --fold F (the test fold, 0-based).")
+    split = open_split(split_dir, store, args.split, args.fold)
+    out = Path(args.out) if args.out else work / "runs" / network_run_address(
+        store, split_dir, args.split, args.fold, run_config
     )
-    result = train(store, split, config, args.out, progress=True)
+    result = train(store, split, run_config, out, progress=True)
     print(
         json.dumps(
-            {
-                "out": str(result.out_dir),
-                "best_epoch": result.best_epoch,
-                "test": result.metrics["test"],
-            },
+            {"out": str(result.out_dir), "best_epoch": result.best_epoch,
+             "test": result.metrics["test"]},
             indent=2,
         )
-    )
+    )  # fmt: skip
     return 0
 
 
@@ -127,6 +150,7 @@ def _book(args) -> int:
         data_dir=args.data,
         work_dir=args.work_dir,
         device=args.device,
+        overrides=args.set,
         chapters=chapters,
         html=not args.no_html,
     )
@@ -135,16 +159,49 @@ def _book(args) -> int:
 
 
 def _results(args) -> int:
-    from soilnet.study import Study, ranking_check, results_table
+    from soilnet.reporting import ranking_check, results_table
+    from soilnet.workspace import Study
 
-    study = Study.from_params(profile=args.profile, work_dir=args.work_dir, data_dir=args.data)
+    study = Study.open(args.profile, args.data, args.work_dir, args.set)
     for protocol in ("random", "spatial"):
-        print(f"### {protocol} split ({study.profile.name} profile, {study.data_dir.name})\n")
+        print(f"### {protocol} split ({study.config.name} profile, {study.data_dir.name})\n")
         print(results_table(study, protocol).drop(columns="key").to_markdown(index=False))
         print()
     print("### Hybrid against CNN-only variants and the paper's RF, test RMSE per seed\n")
     print(ranking_check(study).round(2).to_markdown(index=False))
     return 0
+
+
+def _common(p, work_dir: bool = True) -> None:
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default", help="settings to start from")
+    p.add_argument(
+        "--set", action="append", metavar="SECTION.FIELD=VALUE",
+        help="override a setting, e.g. --set train.lr=3e-4 (repeatable; see soilnet.config)",
+    )  # fmt: skip
+    if work_dir:
+        p.add_argument("--work-dir", help="the workspace (default runs/<profile>)")
+
+
+def _store_args(p) -> None:
+    p.add_argument("--size", type=int, help="model input size in pixels (store.patch_size_px)")
+    p.add_argument("--variables", nargs="*", help="climate variables (default: those present)")
+    p.add_argument("--no-climate", action="store_true")
+    p.add_argument(
+        "--optical-only", action="store_true",
+        help="read the 12 optical bands (exports without topography)",
+    )  # fmt: skip
+    p.add_argument("--on-missing", choices=["raise", "drop"])
+    p.add_argument("--climate-id-column", help="ID column of the climate CSVs (default Point_ID)")
+    p.add_argument(
+        "--missing-code-means", choices=["missing", "zero"],
+        help="how -999 in climate CSVs is read ('zero' for Earth Engine exports that wrote zeros as -999)",
+    )  # fmt: skip
+
+
+def _split_args(p) -> None:
+    p.add_argument("--split-seed", type=int, help="seed of the split (split.seed)")
+    p.add_argument("--block-km", type=float, help="spatial block side, km (split.block_km)")
+    p.add_argument("--k", type=int, help="spatial folds (split.k_folds)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,77 +213,63 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("twin", help="generate a synthetic twin")
-    p.add_argument("--profile", choices=["smoke", "default", "paper"], default="default")
+    _common(p, work_dir=False)
     p.add_argument("--out", required=True, help="destination folder")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--points", type=int, help="override the number of points")
+    p.add_argument("--seed", type=int, help="world seed (twin.seed)")
+    p.add_argument("--points", type=int, help="number of points (twin.n_points)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_twin)
 
-    p = sub.add_parser("consolidate", help="read a data folder into the store")
+    p = sub.add_parser("consolidate", help="read a data folder into the workspace's store")
     p.add_argument("data")
-    p.add_argument("--size", type=int, default=32, help="model input size in pixels")
-    p.add_argument("--variables", nargs="*", help="climate variables (default all 14)")
-    p.add_argument("--no-climate", action="store_true")
-    p.add_argument(
-        "--optical-only",
-        action="store_true",
-        help="read the 12 optical bands (exports without topography)",
-    )
-    p.add_argument("--on-missing", choices=["raise", "drop"], default="raise")
-    p.add_argument("--climate-id-column", default="Point_ID", help="ID column of the climate CSVs")
-    p.add_argument(
-        "--missing-code-means",
-        choices=["missing", "zero"],
-        default="missing",
-        help="how -999 in climate CSVs is read ('zero' for Earth Engine exports that wrote zeros as -999)",
-    )
+    _common(p)
+    _store_args(p)
+    p.add_argument("--no-target", action="store_true", help="a prediction grid without OC")
     p.set_defaults(func=_consolidate)
 
-    p = sub.add_parser("split", help="write random and spatial-block splits")
+    p = sub.add_parser("split", help="write random and spatial-block splits of the store")
     p.add_argument("data")
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--block-km", type=float, default=100.0)
-    p.add_argument("--k", type=int, default=5)
+    _common(p)
+    _store_args(p)
+    _split_args(p)
     p.set_defaults(func=_split)
 
     p = sub.add_parser("train", help="train one variant")
     p.add_argument("--variant", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--split", default="random", help="'random', 'spatial' or a split CSV path")
-    p.add_argument("--fold", type=int, help="test fold of a spatial split")
+    _common(p)
+    _store_args(p)
+    _split_args(p)
+    p.add_argument("--split", choices=["random", "spatial"], default="random")
+    p.add_argument("--fold", type=int, help="test fold of the spatial split")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--schedule", choices=["step", "cosine"], default="step")
-    p.add_argument("--clip", type=float, default=87.0, help="clip targets at this SOC (g/kg)")
-    p.add_argument("--no-clip", action="store_true")
+    p.add_argument("--out", help="run folder (default: the content-addressed runs/<address>)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--schedule", choices=["step", "cosine"])
+    p.add_argument("--clip", type=float, help="clip targets at this SOC, g/kg (> 0; paper 87)")
+    p.add_argument("--no-clip", action="store_true", help="train on unclipped SOC")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument(
         "--no-maxpool", action="store_true", help="drop the ResNet stem max-pool (small inputs)"
     )
     p.add_argument("--patience", type=int)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--weights", help="local torchvision ResNet state dict")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("book", help="execute the chapters and build the book")
-    p.add_argument("--profile", choices=["smoke", "default", "paper"], default="default")
+    _common(p)
     p.add_argument("--data", help="a real data folder (default: the synthetic twin)")
-    p.add_argument("--work-dir", help="chapter outputs (default runs/<profile>)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--chapters", help="comma-separated chapter numbers (default all)")
     p.add_argument("--no-html", action="store_true", help="execute only")
     p.set_defaults(func=_book)
 
     p = sub.add_parser("results", help="print the results tables of a finished book run")
-    p.add_argument("--profile", choices=["smoke", "default", "paper"], default="default")
+    _common(p)
     p.add_argument("--data", help="the data folder the run used (default: recorded by chapter 1)")
-    p.add_argument("--work-dir", help="chapter outputs (default runs/<profile>)")
     p.set_defaults(func=_results)
 
     try:

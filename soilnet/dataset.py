@@ -1,98 +1,120 @@
-"""Torch datasets over a consolidated :class:`~soilnet.store.Store`.
-
-Every item is a dict with the same keys for every model variant (unused keys are ignored):
+"""The one data path: every consumer reads points as sample dicts with the same keys.
 
 =========  ========================  ==================================================
-key        dtype, shape              meaning
+key        dtype, shape (one point)  meaning
 =========  ========================  ==================================================
-image      float32 (C, H, W)         bands in ``store.band_names`` order (normalised
-                                     when a :class:`Normalization` is given)
-climate    float32 (T, F)            monthly, oldest first (normalised likewise);
-                                     (0, 0) when the store has no climate
-target     float32 ()                SOC in g/kg, unscaled, clipped when ``clip_g_per_kg``
-point_id   int64 ()                  LUCAS Point_ID
-lonlat     float64 (2,)              EPSG:4326 degrees
+image      float32 (C, H, W)         bands in ``store.band_names`` order: reflectance 0-1,
+                                     indices, elevation m, slope %; z-scored when a
+                                     :class:`~soilnet.transforms.Normalization` is given
+climate    float32 (T, F)            monthly, oldest first (z-scored likewise); absent
+                                     (None) when the store has no climate
+target     float32/64 ()             SOC in g/kg after :class:`TargetTransform` (clipped as
+                                     trained); NaN for a prediction grid
+point_id   int64 ()                  LUCAS Point_ID (or the grid cell's ID)
+xy         float64 (2,)              EPSG:3035 easting, northing in metres
 =========  ========================  ==================================================
+
+Batches add a leading axis. Three readers share these keys:
+
+- :func:`point_arrays`: numpy arrays of store rows in physical units (baselines, evaluation).
+- :func:`load_tensors`: the whole store as normalised tensors in memory (training's fast path:
+  a batch is a gather, not 32 file reads); :func:`gather` takes a batch from them.
+- :func:`soilnet.mapping` grids: tiles of a synthetic world or of a consolidated prediction
+  store, with the same keys (target NaN).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from soilnet.bands import PAPER_CLIP_G_PER_KG
 from soilnet.store import Store
 from soilnet.transforms import Normalization
 
+SAMPLE_KEYS = ("image", "climate", "target", "point_id", "xy")
 
-class SoilDataset(Dataset):
-    """Points of a store, optionally a subset, as sample dicts.
+
+@dataclass(frozen=True)
+class TargetTransform:
+    """The target transform, defined once: clip SOC, then scale it for the network.
+
+    The paper clipped SOC at 87 g/kg and trained on SOC / 87 (RMSE loss on that scale).
+
+    Attributes:
+        clip_g_per_kg: clip SOC here (g/kg); None keeps it as observed.
+    """
+
+    clip_g_per_kg: float | None = PAPER_CLIP_G_PER_KG
+
+    @property
+    def scale_g_per_kg(self) -> float:
+        """Divisor of the network's target (the clip value, 87 without clipping)."""
+        return self.clip_g_per_kg or PAPER_CLIP_G_PER_KG
+
+    def target_g_per_kg(self, oc_g_per_kg) -> np.ndarray:
+        """float64 SOC in g/kg as models are trained and scored on (clipped when set)."""
+        oc = np.asarray(oc_g_per_kg, np.float64)
+        return np.minimum(oc, self.clip_g_per_kg) if self.clip_g_per_kg else oc
+
+    def to_network(self, oc_g_per_kg) -> np.ndarray:
+        """The network's regression target: clipped SOC / scale (dimensionless)."""
+        return self.target_g_per_kg(oc_g_per_kg) / self.scale_g_per_kg
+
+    def to_g_per_kg(self, network_output) -> np.ndarray:
+        """float64 g/kg from the network's output scale."""
+        return np.asarray(network_output, np.float64) * self.scale_g_per_kg
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "scale_g_per_kg": self.scale_g_per_kg}
+
+
+def point_arrays(
+    store: Store, rows: np.ndarray, target: TargetTransform | None = TargetTransform()
+) -> dict[str, np.ndarray | None]:
+    """Store rows as a batch of sample dicts in physical units (numpy).
 
     Args:
         store: the consolidated data.
-        indices: store rows to expose (default all).
-        normalization: z-score statistics fitted on the training split, or None for physical units.
-        clip_g_per_kg: clip the target at this value (the paper: 87); None keeps it as observed.
+        rows: int (N,) store rows, in the order wanted.
+        target: the target transform (None: SOC as observed).
 
-    Features:
-        * input size: (len(store.band_names), S, S) patches, S = ``store.size_px``
-        * regression target: soil organic carbon, g/kg (LUCAS ``OC``)
-
-    Citation:
-        Kakhani et al. (2023), SoilNet, arXiv:2308.03722.
+    Returns:
+        dict with :data:`SAMPLE_KEYS`; ``image`` float32 (N, C, S, S), ``climate`` float32
+        (N, T, F) or None, ``target`` float64 (N,) g/kg, ``point_id`` int64 (N,), ``xy``
+        float64 (N, 2).
     """
-
-    def __init__(
-        self,
-        store: Store,
-        indices: np.ndarray | None = None,
-        normalization: Normalization | None = None,
-        clip_g_per_kg: float | None = None,
-    ):
-        self.store = store
-        self.indices = np.arange(len(store)) if indices is None else np.asarray(indices, np.int64)
-        self.normalization = normalization
-        self.clip_g_per_kg = clip_g_per_kg
-        oc = store.index["oc_g_per_kg"].to_numpy(np.float32)
-        self._target = np.minimum(oc, clip_g_per_kg) if clip_g_per_kg else oc
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        row = int(self.indices[i])
-        image = torch.from_numpy(np.array(self.store.images[row], dtype=np.float32))
-        if self.store.climate is not None:
-            climate = torch.from_numpy(np.array(self.store.climate[row], dtype=np.float32))
-        else:
-            climate = torch.zeros((0, 0), dtype=torch.float32)
-        if self.normalization is not None:
-            image = self.normalization.image(image)
-            if climate.numel():
-                climate = self.normalization.climate(climate)
-        idx = self.store.index
-        return {
-            "image": image,
-            "climate": climate,
-            "target": torch.tensor(self._target[row], dtype=torch.float32),
-            "point_id": torch.tensor(int(idx["Point_ID"].iat[row]), dtype=torch.int64),
-            "lonlat": torch.tensor(
-                [idx["long"].iat[row], idx["lat"].iat[row]], dtype=torch.float64
-            ),
-        }
+    rows = np.asarray(rows, np.int64)
+    oc = store.index["oc_g_per_kg"].to_numpy(np.float64)[rows]
+    # A memory map reads fastest in ascending order; put the rows back in the order asked.
+    image = np.asarray(store.images[np.sort(rows)])[np.argsort(np.argsort(rows))]
+    return {
+        "image": image,
+        "climate": None if store.climate is None else np.asarray(store.climate[rows]),
+        "target": target.target_g_per_kg(oc) if target is not None else oc,
+        "point_id": store.point_ids[rows],
+        "xy": store.xy[rows],
+    }
 
 
 def load_tensors(
-    store: Store, normalization: Normalization, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Read and normalise the whole store once, as tensors on ``device``.
+    store: Store,
+    normalization: Normalization,
+    target: TargetTransform = TargetTransform(),
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor | None]:
+    """The whole store as normalised tensors on ``device`` (training and evaluation).
 
-    Training indexes these tensors directly: a batch is a gather, not 32 file reads, so the
-    GPU (or CPU) never waits for data. Memory: N x C x S x S x 4 bytes (default twin: 0.3 GB;
-    paper: 21,859 x 14 x 64 x 64 x 4 = 5 GB).
+    Memory: N x C x S x S x 4 bytes (default twin: 0.3 GB; paper: 21,859 x 14 x 64 x 64 x 4 =
+    5 GB).
 
     Returns:
-        (images float32 (N, C, S, S), climate float32 (N, T, F) or None), normalised.
+        dict with :data:`SAMPLE_KEYS` over all N store rows: ``image`` float32 (N, C, S, S)
+        and ``climate`` float32 (N, T, F) (or None) normalised, ``target`` float32 (N,) on the
+        network's scale (:meth:`TargetTransform.to_network`), ``point_id`` int64 (N,), ``xy``
+        float64 (N, 2).
     """
     images = torch.empty(store.images.shape, dtype=torch.float32, device=device)
     chunk = 2048
@@ -104,4 +126,19 @@ def load_tensors(
         climate = normalization.climate(
             torch.from_numpy(np.array(store.climate, dtype=np.float32))
         ).to(device)
-    return images, climate
+    oc = store.index["oc_g_per_kg"].to_numpy(np.float64)
+    return {
+        "image": images,
+        "climate": climate,
+        "target": torch.as_tensor(target.to_network(oc), dtype=torch.float32, device=device),
+        "point_id": torch.from_numpy(np.array(store.point_ids)),
+        "xy": torch.from_numpy(np.array(store.xy)),
+    }
+
+
+def gather(tensors: dict[str, torch.Tensor | None], rows: torch.Tensor) -> dict:
+    """A batch of rows from :func:`load_tensors` (or any dict of (N, ...) tensors)."""
+    out = {}
+    for key, value in tensors.items():
+        out[key] = None if value is None else value[rows.to(value.device)]
+    return out

@@ -64,3 +64,16 @@ def first_ids(ids: Iterable, n: int = 5) -> str:
     shown = ", ".join(str(i) for i in ids[:n])
     more = f", … ({len(ids):,} in all)" if len(ids) > n else ""
     return shown + more
+
+
+class StoreIntegrityError(SoilNetError, ValueError):
+    """Raised when a store's files disagree (row counts, fingerprint) or are incomplete."""
+
+
+class StaleStoreError(SoilNetError, ValueError):
+    """Raised when no store holds the current contents of a data folder, or a store, split or
+    run was made from other inputs than those it is used with."""
+
+
+class ConfigConflictError(ConfigurationError):
+    """Raised when a chapter's settings conflict with those chapter 1 recorded in the workspace."""

@@ -1,13 +1,11 @@
-"""Wall-to-wall SOC maps on a regular EPSG:3035 grid, written as Cloud-Optimized GeoTIFFs.
+"""Wall-to-wall SOC maps on the map grid, written as Cloud-Optimized GeoTIFFs.
 
-The grid covers the bounding box of the EU-28 land area (:func:`soilnet.geo.lucas_land_laea`)
-snapped outward to the resolution, north up; a cell's centre is on land when it lies inside the
-EU-28 polygons, exactly as :meth:`soilnet.synthetic.SyntheticWorld.grid` decides. Cells are
-visited in row-major order (north to south, west to east) and predicted in tiles of
-``tile_cells`` cells, so the rendered patches in memory never exceed one tile whatever the
-resolution. Values go into an uncompressed tiled scratch GeoTIFF by windows, which GDAL then
-copies into the final COG (deflate, float predictor, average overviews); the COG appears under
-its final name only when complete (:func:`soilnet.io.atomic.atomic_path`).
+The grid is :mod:`soilnet.grid`'s: the EU-28 land area's bounding box in EPSG:3035 snapped
+outward to the resolution, north up, with the land cells of :func:`soilnet.grid.grid_cells`
+(the cells :meth:`soilnet.twin.SyntheticWorld.grid` returns). Cells are visited in row-major
+order (north to south, west to east) and predicted in tiles of ``tile_cells`` cells, so the
+rendered patches in memory never exceed one tile whatever the resolution; each tile goes to
+:func:`soilnet.cog.write_cog` as it is predicted.
 
 Three writers share the grid:
 
@@ -17,12 +15,6 @@ Three writers share the grid:
   OC) and place each prediction in the cell holding its ``x_3035``/``y_3035``.
 - :func:`truth_world_grid`: the twin's oracle on the same grid, for the true map beside the
   predicted one.
-
-Example:
-    >>> from soilnet.mapping import grid_geometry
-    >>> g = grid_geometry(200_000)
-    >>> g.shape, g.crs
-    ((20, 19), 'EPSG:3035')
 """
 
 from __future__ import annotations
@@ -39,152 +31,17 @@ import numpy as np
 import torch
 
 from soilnet.bands import PAPER_CLIP_G_PER_KG
+from soilnet.cog import MAP_UNITS, write_cog
 from soilnet.errors import ConfigurationError, DataFormatError
-from soilnet.geo import LAEA_EUROPE, lucas_land_laea, on_land
-from soilnet.io.atomic import atomic_path
+from soilnet.grid import GridGeometry, grid_cells, grid_geometry
 from soilnet.io.patches import fill_nan, resample_patch
 
 __all__ = [
-    "GridGeometry",
     "MapResult",
-    "grid_cells",
-    "grid_geometry",
-    "grid_transform",
     "predict_store_grid",
     "predict_world_grid",
     "truth_world_grid",
 ]
-
-#: Band description and unit written into every map.
-MAP_BAND_DESCRIPTION = "soc_g_per_kg"
-MAP_UNITS = "g/kg"
-
-
-# ---------------------------------------------------------------------------------- geometry
-@dataclass(frozen=True)
-class GridGeometry:
-    """A regular north-up EPSG:3035 grid.
-
-    Attributes:
-        resolution_m: cell size, metres.
-        west, north: coordinates of the raster's upper-left corner, EPSG:3035 metres.
-        width, height: columns and rows.
-        crs: always ``"EPSG:3035"``.
-    """
-
-    resolution_m: float
-    west: float
-    north: float
-    width: int
-    height: int
-    crs: str = LAEA_EUROPE
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(rows, columns) of the raster."""
-        return self.height, self.width
-
-    @property
-    def transform(self):
-        """The rasterio ``Affine`` mapping (col, row) to EPSG:3035 (x, y) of the corner."""
-        from rasterio.transform import from_origin
-
-        return from_origin(self.west, self.north, self.resolution_m, self.resolution_m)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(west, south, east, north) in EPSG:3035 metres."""
-        r = self.resolution_m
-        return self.west, self.north - self.height * r, self.west + self.width * r, self.north
-
-    def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column of the cells containing EPSG:3035 points.
-
-        Args:
-            x, y: float (N,) easting and northing, metres.
-
-        Returns:
-            (rows, cols), int64 (N,); outside the raster they are out of range (check with
-            :meth:`contains`).
-        """
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        cols = np.floor((x - self.west) / self.resolution_m).astype(np.int64)
-        rows = np.floor((self.north - y) / self.resolution_m).astype(np.int64)
-        return rows, cols
-
-    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Boolean (N,): the points fall inside the raster."""
-        rows, cols = self.rowcol(x, y)
-        return (rows >= 0) & (rows < self.height) & (cols >= 0) & (cols < self.width)
-
-    def centres(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """EPSG:3035 (x, y) of cell centres, float64 (N,) each."""
-        r = self.resolution_m
-        return (
-            self.west + (np.asarray(cols) + 0.5) * r,
-            self.north - (np.asarray(rows) + 0.5) * r,
-        )
-
-
-def _check_resolution(resolution_m: float) -> float:
-    try:
-        res = float(resolution_m)
-    except (TypeError, ValueError):
-        res = math.nan
-    if not math.isfinite(res) or res <= 0:
-        raise ConfigurationError(
-            f"resolution_m must be a positive number of metres (e.g. 1000 for 1 km); got {resolution_m!r}."
-        )
-    return res
-
-
-def grid_geometry(resolution_m: float) -> GridGeometry:
-    """The map grid at a resolution, shared by every writer in this module.
-
-    The raster spans :func:`soilnet.geo.lucas_land_laea` ``.bounds`` snapped outward to
-    multiples of ``resolution_m``; its cell centres are those of
-    :meth:`soilnet.synthetic.SyntheticWorld.grid` (same origin, same order).
-
-    Args:
-        resolution_m: cell size in metres (EPSG:3035), e.g. ``1000`` for the paper's 1 km map.
-
-    Returns:
-        a :class:`GridGeometry`.
-
-    Raises:
-        ConfigurationError: ``resolution_m`` is not a positive finite number.
-    """
-    res = _check_resolution(resolution_m)
-    xmin, ymin, xmax, ymax = lucas_land_laea().bounds
-    west = math.floor(xmin / res) * res
-    north = math.ceil(ymax / res) * res
-    # Same expressions as SyntheticWorld.grid, so the counts agree to the last cell.
-    width = len(np.arange(west + res / 2, xmax, res))
-    height = len(np.arange(north - res / 2, ymin, -res))
-    return GridGeometry(resolution_m=res, west=west, north=north, width=width, height=height)
-
-
-def grid_transform(resolution_m: float):
-    """The rasterio ``Affine`` of the map grid at ``resolution_m`` metres (see :func:`grid_geometry`)."""
-    return grid_geometry(resolution_m).transform
-
-
-def grid_cells(resolution_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of the land cells of the map grid, row-major, north first.
-
-    Identical to :meth:`soilnet.synthetic.SyntheticWorld.grid`, without building a world.
-
-    Args:
-        resolution_m: cell size in metres.
-
-    Returns:
-        (x, y), float64 (N,) each, EPSG:3035 metres.
-    """
-    g = grid_geometry(resolution_m)
-    rows, cols = np.divmod(np.arange(g.width * g.height), g.width)
-    x, y = g.centres(rows, cols)
-    keep = on_land(x, y)
-    return x[keep], y[keep]
 
 
 # ---------------------------------------------------------------------------------- results
@@ -240,120 +97,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     }
 
 
-# ---------------------------------------------------------------------------------- writer
-def _cog_layout(shape: tuple[int, int]) -> tuple[int, int]:
-    """(block size, overview levels) of the COG: 128-512 px blocks, halving down to ~128 px.
-
-    Every map gets at least one overview level, so even a coarse CPU map is a complete COG.
-    """
-    side = max(shape)
-    blocksize = 512 if side > 1024 else 256 if side > 256 else 128
-    levels = max(1, math.ceil(math.log2(max(side, 1) / 128)))
-    return blocksize, levels
-
-
-class _GridRaster:
-    """A float32 scratch GeoTIFF filled by windows, then copied into a COG."""
-
-    def __init__(self, geometry: GridGeometry, scratch: Path, tags: dict[str, str]):
-        import rasterio
-
-        self.geometry = geometry
-        self.scratch = scratch
-        self.ds = rasterio.open(
-            scratch,
-            "w+",
-            driver="GTiff",
-            width=geometry.width,
-            height=geometry.height,
-            count=1,
-            dtype="float32",
-            crs=geometry.crs,
-            transform=geometry.transform,
-            nodata=np.nan,
-            tiled=True,
-            blockxsize=256,
-            blockysize=256,
-            BIGTIFF="IF_SAFER",
-        )
-        self.ds.set_band_description(1, MAP_BAND_DESCRIPTION)
-        self.ds.update_tags(**tags)
-        self.ds.update_tags(1, units=MAP_UNITS)
-        self._fill_nan()
-
-    def _fill_nan(self) -> None:
-        from rasterio.windows import Window
-
-        g = self.geometry
-        step = max(1, (1 << 22) // max(g.width, 1))  # about 16 MB of rows at a time
-        for r0 in range(0, g.height, step):
-            h = min(step, g.height - r0)
-            self.ds.write(
-                np.full((h, g.width), np.nan, np.float32), 1, window=Window(0, r0, g.width, h)
-            )
-
-    def put(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
-        """Write values into cells (read-modify-write of their bounding window)."""
-        from rasterio.windows import Window
-
-        if len(rows) == 0:
-            return
-        r0, r1 = int(rows.min()), int(rows.max()) + 1
-        c0, c1 = int(cols.min()), int(cols.max()) + 1
-        window = Window(c0, r0, c1 - c0, r1 - r0)
-        block = self.ds.read(1, window=window)
-        block[rows - r0, cols - c0] = values
-        self.ds.write(block, 1, window=window)
-
-    def finish(self, out_path: Path) -> None:
-        """Close the scratch file and copy it into a COG at ``out_path``."""
-        from rasterio.shutil import copy
-
-        self.ds.close()
-        out_path.unlink(missing_ok=True)
-        blocksize, levels = _cog_layout(self.geometry.shape)
-        copy(
-            self.scratch,
-            out_path,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="YES",
-            BLOCKSIZE=blocksize,
-            OVERVIEWS="AUTO",
-            OVERVIEW_COUNT=levels,
-            OVERVIEW_RESAMPLING="AVERAGE",
-            BIGTIFF="IF_SAFER",
-        )
-
-    def close(self) -> None:
-        if not self.ds.closed:
-            self.ds.close()
-
-
-def _write_map(
-    geometry: GridGeometry,
-    out_path: str | Path,
-    tiles: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    tags: dict[str, str],
-) -> np.ndarray:
-    """Write (rows, cols, values) tiles into a COG; return all values written (float32)."""
-    out_path = Path(out_path)
-    written = []
-    with atomic_path(out_path, suffix=".tif") as tmp:
-        scratch = tmp.with_name(tmp.name + ".scratch.tif")
-        raster = _GridRaster(geometry, scratch, tags)
-        try:
-            for rows, cols, values in tiles:
-                values = np.asarray(values, np.float32)
-                raster.put(rows, cols, values)
-                written.append(values)
-            raster.finish(tmp)
-        finally:
-            raster.close()
-            scratch.unlink(missing_ok=True)
-    return np.concatenate(written) if written else np.zeros(0, np.float32)
-
-
+# ---------------------------------------------------------------------------------- tiles
 def _tile_slices(n: int, tile_cells: int, progress: bool, desc: str) -> Iterator[slice]:
     starts = range(0, n, tile_cells)
     if progress:
@@ -513,7 +257,7 @@ def _move_model(model, device: str | torch.device):
 
 def _render_fn(world) -> tuple[Callable[..., Any], bool]:
     """(render callable, whether it accepts ``with_climate=``)."""
-    from soilnet.synthetic import SyntheticWorld
+    from soilnet.twin import SyntheticWorld
 
     if isinstance(world, SyntheticWorld):
         return world.render, True
@@ -540,7 +284,7 @@ def _world_cells(
         raise ConfigurationError(
             f"{int((~inside).sum()):,} of {len(x):,} grid cells of {type(world).__name__}.grid("
             f"{resolution_m!r}) fall outside the map raster {geometry.bounds}; the world's grid must "
-            "be soilnet.mapping.grid_cells."
+            "be soilnet.grid.grid_cells."
         )
     return x, y
 
@@ -594,12 +338,12 @@ def predict_world_grid(
         model: a trained :class:`~soilnet.models.SoilNetModel` (e.g. from
             :func:`soilnet.trainer.load_model`); moved to ``device`` and put in eval mode.
         normalization: the run's :class:`~soilnet.transforms.Normalization`.
-        world: a :class:`~soilnet.synthetic.SyntheticWorld`; or any object with
+        world: a :class:`~soilnet.twin.SyntheticWorld`; or any object with
             ``render(x, y)`` (and optionally ``grid(resolution_m)``); or a plain
             ``render(x, y)`` callable. ``render`` takes float64 (N,) EPSG:3035 metres and
             returns an object with ``image`` float32 (N, C, S, S) in physical units (NaN
             allowed) and ``climate`` float32 (N, T, F). Without ``grid``, cells come from
-            :func:`grid_cells`.
+            :func:`soilnet.grid.grid_cells`.
         resolution_m: cell size in metres (e.g. 200_000 for a quick CPU map, 1000 for the
             paper's 1 km).
         out_path: the COG to write (float32, EPSG:3035, NaN nodata off land; atomic).
@@ -672,7 +416,7 @@ def predict_world_grid(
         "resolution_m": f"{geometry.resolution_m:g}",
         "units": MAP_UNITS,
     }
-    values = _write_map(geometry, out_path, tiles(), tags)
+    values = write_cog(geometry, out_path, tiles(), tags)
     _warn_skipped(state["reasons"], len(x), "land cells")
     return _result(out_path, values, geometry, start, state["peak"], tile_cells)
 
@@ -807,7 +551,7 @@ def predict_store_grid(
         "resolution_m": f"{geometry.resolution_m:g}",
         "units": MAP_UNITS,
     }
-    written = _write_map(geometry, out_path, tiles(), tags)
+    written = write_cog(geometry, out_path, tiles(), tags)
     return _result(out_path, written, geometry, start, peak, tile_cells, n_points=int(ok.sum()))
 
 
@@ -823,12 +567,12 @@ def truth_world_grid(
     """Write the twin's oracle SOC (g/kg) on the map grid, for the true map beside a prediction.
 
     The oracle is the conditional mean of SOC given what the inputs carry (pixel, context and
-    climate components), ``E[min(SOC, clip) | c1, c2, c3]`` (see :mod:`soilnet.synthetic`);
+    climate components), ``E[min(SOC, clip) | c1, c2, c3]`` (see :mod:`soilnet.twin`);
     with ``clip=87`` it is ``latent["oracle_clipped"]`` of :meth:`SyntheticWorld.render`, with
     ``clip=None`` ``latent["oracle_unclipped"]``.
 
     Args:
-        world: a :class:`~soilnet.synthetic.SyntheticWorld`.
+        world: a :class:`~soilnet.twin.SyntheticWorld`.
         resolution_m: cell size in metres (use the predicted map's).
         out_path: the COG to write.
         clip: clip value in g/kg, or None for the unclipped conditional mean.
@@ -839,10 +583,10 @@ def truth_world_grid(
         a :class:`MapResult`.
 
     Raises:
-        TypeError: ``world`` is not a :class:`~soilnet.synthetic.SyntheticWorld`.
+        TypeError: ``world`` is not a :class:`~soilnet.twin.SyntheticWorld`.
         ConfigurationError: ``clip`` is not positive.
     """
-    from soilnet.synthetic import SyntheticWorld, clipped_lognormal_mean
+    from soilnet.twin import SyntheticWorld, clipped_lognormal_mean
 
     start = time.perf_counter()
     if not isinstance(world, SyntheticWorld):
@@ -886,5 +630,5 @@ def truth_world_grid(
         "resolution_m": f"{geometry.resolution_m:g}",
         "units": MAP_UNITS,
     }
-    values = _write_map(geometry, out_path, tiles(), tags)
+    values = write_cog(geometry, out_path, tiles(), tags)
     return _result(out_path, values, geometry, start, state["peak"], tile_cells)

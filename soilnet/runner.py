@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from soilnet.errors import ConfigurationError, SoilNetError
-from soilnet.study import CHAPTERS, REPO_ROOT
+from soilnet.workspace import CHAPTERS, REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BOOK_FILES = ("_config.yml", "_toc.yml", "book")
@@ -142,6 +142,7 @@ def run_book(
     data_dir: str | None = None,
     work_dir: str | None = None,
     device: str = "auto",
+    overrides=None,
     chapters: list[int] | None = None,
     html: bool = True,
     output_root: str | Path | None = None,
@@ -152,8 +153,10 @@ def run_book(
     Args:
         profile: ``smoke``, ``default`` or ``paper``.
         data_dir: a real data folder (default: the profile's synthetic twin).
-        work_dir: where chapter outputs go (default ``runs/<profile>``).
+        work_dir: the workspace (default ``runs/<profile>``).
         device: ``auto``, ``cpu`` or ``cuda``.
+        overrides: settings for chapter 1 to record (see :func:`soilnet.config.parse_overrides`);
+            every chapter is given the same.
         chapters: chapter numbers to run (default all).
         html: build the HTML after executing.
         output_root: the staged book goes to ``<output_root>/_build/book_src`` and the HTML to
@@ -163,14 +166,16 @@ def run_book(
         timings: {"chapters": {name: seconds}, "html_seconds": s, "total_seconds": s}, also
         written to ``<work_dir>/timings.json``.
     """
-    from soilnet.study import Study
+    from soilnet.config import parse_overrides
+    from soilnet.workspace import Study
 
-    study = Study.from_params(profile=profile, data_dir=data_dir, work_dir=work_dir, device=device)
+    study = Study.create(profile, data_dir, work_dir, overrides, device)
     params = {
         "profile": profile,
         "data_dir": str(data_dir) if data_dir else None,
         "work_dir": str(study.work_dir),
         "device": device,
+        "overrides": parse_overrides(overrides) or None,
     }
     output_root = Path(output_root) if output_root else REPO_ROOT
     executed = output_root / "_build" / "book_src" / "notebooks"

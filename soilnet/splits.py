@@ -1,4 +1,4 @@
-"""Train/validation/test splits stored as files beside the data.
+"""Train/validation/test splits stored as files in the workspace, addressed by their store.
 
 Two protocols, both keyed by Point_ID so every chapter and baseline uses the identical split:
 
@@ -10,22 +10,28 @@ Two protocols, both keyed by Point_ID so every chapter and baseline uses the ide
   about ``val_fraction`` (12.5 %) of their points; the rest trains. Neither model selection
   nor testing sees a block that training sees.
 
-A split file is a CSV with ``Point_ID`` and ``split`` (random) or ``Point_ID, block, fold``
-(spatial); ``splits/<name>.json`` records how it was made.
+A split folder ``<work_dir>/splits/<address>/`` holds ``random.csv`` (``Point_ID, split``),
+``spatial.csv`` (``Point_ID, block, fold``) and ``split.json`` (the design and the fingerprint of
+the store it was made for); the address hashes both, and :func:`open_split` refuses a split
+used with another store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from soilnet.errors import ConfigurationError, SplitMismatchError, first_ids
+from soilnet.config import SplitConfig
+from soilnet.errors import ConfigurationError, SplitMismatchError, StaleStoreError, first_ids
+from soilnet.io.atomic import atomic_dir
 
 SPLIT_NAMES = ("train", "val", "test")
+PROTOCOLS = ("random", "spatial")
 
 
 def random_split(
@@ -142,39 +148,47 @@ def _align(table: pd.DataFrame, store_ids: np.ndarray, path: Path) -> np.ndarray
         raise SplitMismatchError(
             f"{path} does not match the dataset: {len(missing)} store point(s) absent from the split "
             f"({first_ids(missing)}), {len(extra)} split point(s) absent from the store ({first_ids(extra)}). "
-            "Re-create the split for this data (`python -m soilnet split DATA_DIR`)."
+            "Re-create the split for this data (`python -m soilnet split`, or chapter 1)."
         )
     return pos
 
 
-def write_splits(
-    data_dir: str | Path,
-    point_ids: np.ndarray,
-    xy_m: np.ndarray,
-    *,
-    seed: int = 0,
-    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
-    block_km: float = 100.0,
-    k: int = 5,
-) -> dict[str, Path]:
-    """Write the random and spatial split files under ``<data_dir>/splits/`` (idempotent)."""
-    out = Path(data_dir) / "splits"
-    out.mkdir(parents=True, exist_ok=True)
-    rnd = out / f"random_seed{seed}.csv"
-    spa = out / f"spatial_{block_km:g}km_k{k}_seed{seed}.csv"
-    random_split(point_ids, fractions, seed).to_csv(rnd, index=False)
-    spatial_block_folds(point_ids, xy_m, block_km, k, seed).to_csv(spa, index=False)
-    for path, info in (
-        (rnd, {"protocol": "random", "fractions": fractions, "seed": seed}),
-        (
-            spa,
-            {"protocol": "spatial", "block_km": block_km, "k": k, "seed": seed, "crs": "EPSG:3035"},
-        ),
-    ):
-        path.with_suffix(".json").write_text(
-            json.dumps({**info, "n_points": int(len(point_ids))}, indent=2)
+def split_address(store_fingerprint: str, config: SplitConfig) -> str:
+    """Address of the split files of a store under a split design."""
+    payload = {"store": store_fingerprint, **asdict(config)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_splits(store, config: SplitConfig, splits_dir: str | Path) -> Path:
+    """Write the random and spatial split files of a store (idempotent; content-addressed).
+
+    Args:
+        store: a :class:`~soilnet.store.Store` (Point_IDs, EPSG:3035 coordinates, fingerprint).
+        config: the split design.
+        splits_dir: the workspace's split folder.
+
+    Returns:
+        ``<splits_dir>/<address>/`` holding ``random.csv``, ``spatial.csv`` and ``split.json``
+        (the design and the store fingerprint they were made for).
+    """
+    out = Path(splits_dir) / split_address(store.fingerprint, config)
+    if (out / "split.json").is_file():
+        return out
+    if len(store) == 0:
+        raise SplitMismatchError(
+            f"The store at {store.path} holds no point; nothing can be split. Check the data "
+            "folder (chapter 1 reports what was excluded)."
         )
-    return {"random": rnd, "spatial": spa}
+    with atomic_dir(out) as tmp:
+        random_split(store.point_ids, config.fractions, config.seed).to_csv(
+            tmp / "random.csv", index=False
+        )
+        spatial_block_folds(
+            store.point_ids, store.xy, config.block_km, config.k_folds, config.seed
+        ).to_csv(tmp / "spatial.csv", index=False)
+        record = {**asdict(config), "store": store.fingerprint, "n_points": len(store)}
+        (tmp / "split.json").write_text(json.dumps(record, indent=2))
+    return out
 
 
 def load_split(
@@ -183,7 +197,7 @@ def load_split(
     """Read a split file and express it as row indices of a store.
 
     Args:
-        path: a ``random_*.csv`` or ``spatial_*.csv`` split file.
+        path: a split CSV: ``Point_ID, split`` (random) or ``Point_ID, block, fold`` (spatial).
         store_ids: (N,) Point_IDs of the store rows.
         fold: for spatial files, the test fold.
         val_fraction: for spatial files, share of the non-test points (taken as whole blocks,
@@ -195,7 +209,7 @@ def load_split(
     path = Path(path)
     if not path.is_file():
         raise SplitMismatchError(
-            f"Split file {path} does not exist; create it with `python -m soilnet split DATA_DIR`."
+            f"Split file {path} does not exist; create it with `python -m soilnet split` (or chapter 1)."
         )
     table = pd.read_csv(path)
     store_ids = np.asarray(store_ids, np.int64)
@@ -227,6 +241,48 @@ def load_split(
             f"{path}: the {', '.join(empty)} part(s) are empty for this dataset."
         )
     return Split(name=name, **parts)
+
+
+def open_split(
+    split_dir: str | Path, store, protocol: str, fold: int | None = None
+) -> Split:
+    """One split of a split folder written by :func:`write_splits`, checked against its store.
+
+    Args:
+        split_dir: ``<work_dir>/splits/<address>``.
+        store: the store the split is used with; it must be the one the split was made for.
+        protocol: ``"random"`` or ``"spatial"``.
+        fold: the test fold of the spatial CV (required for ``"spatial"``, refused for
+            ``"random"``).
+
+    Raises:
+        StaleStoreError: the split was made for another store (other data).
+    """
+    split_dir = Path(split_dir)
+    if protocol not in PROTOCOLS:
+        raise ConfigurationError(f"Unknown protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}.")
+    if protocol == "random" and fold is not None:
+        raise ConfigurationError(
+            f"fold={fold} was given with the random split, which has no folds; drop --fold or "
+            "use --split spatial."
+        )
+    record_path = split_dir / "split.json"
+    if not record_path.is_file():
+        raise SplitMismatchError(
+            f"{split_dir} holds no split (no split.json); run `python -m soilnet split` (or "
+            "chapter 1) first."
+        )
+    record = json.loads(record_path.read_text())
+    if record["store"] != store.fingerprint:
+        raise StaleStoreError(
+            f"The split in {split_dir} was made for store {record['store'][:16]}, not for "
+            f"{store.path} ({store.fingerprint[:16]}); the data changed since. Run "
+            "`python -m soilnet split` (or chapter 1) for the current store."
+        )
+    return load_split(
+        split_dir / f"{protocol}.csv", store.point_ids, fold=fold,
+        val_fraction=record.get("val_fraction", 0.125),
+    )  # fmt: skip
 
 
 def n_folds(path: str | Path) -> int:

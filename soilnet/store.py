@@ -1,6 +1,11 @@
 """Consolidation: read every patch and climate row once into memory-mappable arrays.
 
-Training never reopens GeoTIFFs. ``consolidate`` writes, under ``<data>/store/<size>px/``:
+Training never reopens GeoTIFFs. A store lives in the workspace, never in the data folder, at
+``<work_dir>/stores/<address>/`` where the address is the fingerprint of its inputs (every
+input file's name, size and modification time, the bytes of ``points.csv``, and the reading
+settings). Changing any input gives a new address; identical inputs reuse the store. A store
+is built in a temporary folder and renamed into place when complete, so a killed
+consolidation never leaves a store that :meth:`Store.open` accepts. Its files:
 
 - ``images.npy``: float32 (N, C, S, S), physical units, NaN pixels filled, resampled to S.
 - ``climate.npy``: float32 (N, T, F), monthly, oldest first (gaps filled, see below).
@@ -8,8 +13,8 @@ Training never reopens GeoTIFFs. ``consolidate`` writes, under ``<data>/store/<s
   oc_g_per_kg (NaN for a prediction grid), nan_pixels_filled, climate_cells_filled and the
   point table's land-cover/country columns when present.
 - ``report.csv``: the validation report (points excluded and why).
-- ``meta.json``: bands, variables, months, size, the resampling and fill rules, and a
-  fingerprint of the inputs. Re-running with unchanged inputs and settings does nothing.
+- ``meta.json``: bands, variables, months, size, the resampling and fill rules, the
+  fingerprint and the row count.
 """
 
 from __future__ import annotations
@@ -17,39 +22,92 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES
-from soilnet.errors import DataFormatError, DatasetNotFoundError, first_ids
+from soilnet.bands import CLIMATE_VARIABLES
+from soilnet.config import StoreConfig
+from soilnet.errors import (
+    DataFormatError,
+    DatasetNotFoundError,
+    StaleStoreError,
+    StoreIntegrityError,
+    first_ids,
+)
 from soilnet.geo import lonlat_to_laea
-from soilnet.io.folder import DataFolder, open_folder
-from soilnet.io.patches import NAN_FILL_RULE, RESAMPLING, fill_nan, read_patch, resample_patch
+from soilnet.io.atomic import atomic_dir
+from soilnet.io.folder import open_folder
+from soilnet.io.patches import NAN_FILL_RULE, PATCH_SUFFIXES, RESAMPLING, fill_nan, read_patch
+from soilnet.io.patches import resample_patch
 
 CLIMATE_FILL_RULE = (
     "missing months are filled by linear interpolation in time within the point's series "
     "(nearest value at the ends); a series with no value at all excludes the point"
 )
 PASSTHROUGH_COLUMNS = ("LC0_Desc", "NUTS_0", "LC1_Desc")
-STORE_VERSION = 1
+STORE_VERSION = 2
+ADDRESS_CHARS = 16
+#: Test hook: the name of a write step at which consolidation kills its own process (SIGKILL).
+KILL_AT_ENV = "SOILNET_TEST_KILL_AT"
 
 
-def _fingerprint(folder: DataFolder, settings: dict) -> str:
+def _step(name: str) -> None:
+    """A point between two writes; a test names it in ``SOILNET_TEST_KILL_AT`` to die there."""
+    if os.environ.get(KILL_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def store_variables(data_dir: Path, config: StoreConfig) -> tuple[str, ...]:
+    """Climate variables a store of ``data_dir`` reads: the configured ones, or those present."""
+    if config.climate_variables is not None:
+        return tuple(config.climate_variables)
+    present = {p.stem for p in (data_dir / "climate").glob("*.csv")}
+    return tuple(v for v in CLIMATE_VARIABLES if v in present)
+
+
+def store_settings(data_dir: str | Path, config: StoreConfig) -> dict:
+    """The reading settings that, with the input files, define a store."""
+    return {
+        "version": STORE_VERSION,
+        **asdict(config),
+        "bands": list(config.bands),
+        "climate_variables": list(store_variables(Path(data_dir), config)),
+    }
+
+
+def fingerprint(data_dir: str | Path, config: StoreConfig) -> str:
+    """Hash of a data folder's inputs and the reading settings: the store's address.
+
+    Every input file counts by name, size and modification time (``points.csv`` by its
+    bytes), so touching, replacing, adding or deleting a patch or a climate table gives a new
+    fingerprint. Other files in the folder (``truth.csv``, a README) do not count.
+    """
+    root = Path(data_dir)
+    points = root / "points.csv"
+    if not points.is_file():
+        raise DatasetNotFoundError(
+            f"{points} does not exist; a data folder needs points.csv (see data/README.md)."
+        )
+    settings = store_settings(root, config)
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    h.update((folder.root / "points.csv").read_bytes())
-    for pid in sorted(folder.patch_paths):
-        st = folder.patch_paths[pid].stat()
-        h.update(f"{folder.patch_paths[pid].name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    climate_dir = folder.root / "climate"
-    for var in settings.get("variables") or ():
-        st = (climate_dir / f"{var}.csv").stat()
-        h.update(f"{var}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(points.read_bytes())
+    files = sorted(
+        p for p in (root / "patches").glob("*") if p.suffix.lower() in PATCH_SUFFIXES
+    ) + [root / "climate" / f"{v}.csv" for v in settings["climate_variables"]]
+    for path in files:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            h.update(f"{path.relative_to(root)}:absent".encode())
+            continue
+        h.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()
 
 
@@ -84,17 +142,69 @@ class Store:
     meta: dict
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
-        """Open an existing store folder (memory-mapped, nothing is read eagerly)."""
+    def open(cls, path: str | Path, expected_fingerprint: str | None = None) -> Store:
+        """Open a complete store folder (memory-mapped), checking that its parts agree.
+
+        Args:
+            path: ``<work_dir>/stores/<address>``.
+            expected_fingerprint: refuse the store unless it was made from these inputs
+                (:func:`fingerprint` of the data folder as it is now).
+
+        Raises:
+            StoreIntegrityError: files missing, row counts that disagree between the arrays,
+                the index and meta.json, or a folder name that is not its fingerprint.
+            StaleStoreError: made from other inputs than ``expected_fingerprint``.
+        """
         path = Path(path)
-        if not (path / "meta.json").is_file():
-            raise DatasetNotFoundError(
-                f"{path} is not a consolidated store (no meta.json); run `python -m soilnet consolidate DATA_DIR`."
+        remedy = (
+            f"delete {path} and run `python -m soilnet consolidate DATA_DIR --work-dir WORK` "
+            "(or chapter 1) again"
+        )
+        missing = [
+            n for n in ("meta.json", "images.npy", "index.csv") if not (path / n).is_file()
+        ]
+        if missing:
+            raise StoreIntegrityError(
+                f"{path} is not a complete consolidated store (missing {', '.join(missing)}); "
+                f"{remedy}."
             )
         meta = json.loads((path / "meta.json").read_text())
+        if not meta.get("fingerprint", "").startswith(path.name):
+            raise StoreIntegrityError(
+                f"{path}: the folder name is not the store's fingerprint "
+                f"({meta.get('fingerprint', '')[:ADDRESS_CHARS]}); {remedy}."
+            )
+        if expected_fingerprint is not None and meta["fingerprint"] != expected_fingerprint:
+            raise StaleStoreError(
+                f"{path} was consolidated from other inputs than the data folder holds now "
+                f"(store {meta['fingerprint'][:ADDRESS_CHARS]}, data "
+                f"{expected_fingerprint[:ADDRESS_CHARS]}); run `python -m soilnet consolidate` "
+                "(or chapter 1) to build the store of the current data."
+            )
         images = np.load(path / "images.npy", mmap_mode="r")
-        climate = np.load(path / "climate.npy", mmap_mode="r") if meta["variables"] else None
+        climate = None
+        if meta["climate_variables"]:
+            if not (path / "climate.npy").is_file():
+                raise StoreIntegrityError(f"{path} has no climate.npy; {remedy}.")
+            climate = np.load(path / "climate.npy", mmap_mode="r")
         index = pd.read_csv(path / "index.csv")
+        n = meta["n_points"]
+        shapes = {
+            "images.npy": images.shape[0],
+            "index.csv": len(index),
+            **({"climate.npy": climate.shape[0]} if climate is not None else {}),
+        }
+        wrong = {k: v for k, v in shapes.items() if v != n}
+        expected_image = (len(meta["bands"]), meta["patch_size_px"], meta["patch_size_px"])
+        if wrong or images.shape[1:] != expected_image:
+            raise StoreIntegrityError(
+                f"{path}: meta.json says {n} points of {expected_image} but "
+                f"{', '.join(f'{k} has {v} rows' for k, v in shapes.items())} and images are "
+                f"{images.shape[1:]}; {remedy}."
+            )
+        if "Point_ID" in index and index["Point_ID"].duplicated().any():
+            dup = index.loc[index["Point_ID"].duplicated(), "Point_ID"]
+            raise StoreIntegrityError(f"{path}/index.csv repeats Point_ID {first_ids(dup)}; {remedy}.")
         return cls(path=path, images=images, climate=climate, index=index, meta=meta)
 
     @property
@@ -103,7 +213,7 @@ class Store:
 
     @property
     def climate_variables(self) -> tuple[str, ...]:
-        return tuple(self.meta["variables"] or ())
+        return tuple(self.meta["climate_variables"] or ())
 
     @property
     def months(self) -> tuple[str, ...]:
@@ -111,83 +221,112 @@ class Store:
 
     @property
     def size_px(self) -> int:
-        return int(self.meta["size_px"])
+        return int(self.meta["patch_size_px"])
 
     @property
     def point_ids(self) -> np.ndarray:
         return self.index["Point_ID"].to_numpy(np.int64)
 
     @property
+    def xy(self) -> np.ndarray:
+        """float64 (N, 2) EPSG:3035 easting and northing, metres."""
+        return self.index[["x_3035", "y_3035"]].to_numpy(np.float64)
+
+    @property
     def fingerprint(self) -> str:
-        """Hash of the inputs and settings: identifies the data in run records."""
+        """Hash of the inputs and settings: the store's address and its identity in records."""
         return self.meta["fingerprint"]
+
+    @property
+    def has_target(self) -> bool:
+        return bool(self.meta.get("has_target", True))
 
     def __len__(self) -> int:
         return len(self.index)
 
 
+def store_path(stores_dir: str | Path, fingerprint_: str) -> Path:
+    """Folder of the store with this fingerprint under ``stores_dir``."""
+    return Path(stores_dir) / fingerprint_[:ADDRESS_CHARS]
+
+
+def find_store(data_dir: str | Path, config: StoreConfig, stores_dir: str | Path) -> Store:
+    """The store of ``data_dir`` as it is now; refuse a store made from earlier contents.
+
+    Raises:
+        StaleStoreError: no store for the current inputs exists (it names stores made from
+            earlier contents of the same folder, if any).
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DatasetNotFoundError(
+            f"Data folder {data_dir} does not exist; check --data (or data_dir=)."
+        )
+    fp = fingerprint(data_dir, config)
+    path = store_path(stores_dir, fp)
+    if (path / "meta.json").is_file():
+        return Store.open(path, expected_fingerprint=fp)
+    older = [
+        p.parent.name
+        for p in sorted(Path(stores_dir).glob("*/meta.json"))
+        if json.loads(p.read_text()).get("data_dir") == str(data_dir.resolve())
+    ]
+    stale = f" (stores {', '.join(older)} were made from earlier contents)" if older else ""
+    raise StaleStoreError(
+        f"No store under {stores_dir} holds the current contents of {data_dir}{stale}; run "
+        f"`python -m soilnet consolidate {data_dir} --work-dir WORK` (or chapter 1) first."
+    )
+
+
 def consolidate(
     data_dir: str | Path,
-    size_px: int = 32,
+    config: StoreConfig | None = None,
     *,
-    bands: tuple[str, ...] = BAND_NAMES,
-    variables: tuple[str, ...] | None = CLIMATE_VARIABLES,
-    months: tuple[str, ...] | None = None,
-    on_missing: str = "raise",
-    out_dir: str | Path | None = None,
-    workers: int | None = None,
+    stores_dir: str | Path,
     require_target: bool = True,
-    climate_id_column: str = "Point_ID",
-    missing_code_means: str = "missing",
+    workers: int | None = None,
     progress: bool = False,
 ) -> Store:
-    """Read a data folder once into a :class:`Store`; a no-op when inputs are unchanged.
+    """Read a data folder once into a :class:`Store`; a no-op when the inputs are unchanged.
+
+    The data folder is only read. The store goes to ``<stores_dir>/<address>``; it is built
+    in a temporary folder beside it and renamed into place when complete
+    (:func:`soilnet.io.atomic.atomic_dir`).
 
     Args:
         data_dir: the data folder (layout in ``data/README.md``).
-        size_px: model input size; patches are resampled by
-            :data:`soilnet.io.patches.RESAMPLING` after NaN filling by
-            :data:`soilnet.io.patches.NAN_FILL_RULE`.
-        bands: band descriptions to read, in order.
-        variables: climate variables (``None`` for none).
-        months: months to keep (default all).
-        on_missing: ``"raise"`` or ``"drop"`` (see :func:`soilnet.io.open_folder`); also
-            governs unreadable patches (missing bands, wrong dtype, all NaN).
-        out_dir: store folder (default ``<data_dir>/store/<size_px>px``).
-        workers: reader threads (default: CPU count).
+        config: reading settings (:class:`~soilnet.config.StoreConfig`); patches are
+            resampled by :data:`soilnet.io.patches.RESAMPLING` after NaN filling by
+            :data:`soilnet.io.patches.NAN_FILL_RULE`; ``on_missing`` also governs unreadable
+            patches (missing bands, wrong dtype, all NaN).
+        stores_dir: the workspace's store folder.
         require_target: require ``OC`` (False for a prediction grid).
-        climate_id_column: ID column name in the climate CSVs.
-        missing_code_means: how ``-999`` in climate CSVs is read (see
-            :func:`soilnet.io.read_climate`).
+        workers: reader threads (default: CPU count).
         progress: show a tqdm bar.
     """
     start = time.perf_counter()
+    config = config or StoreConfig()
     data_dir = Path(data_dir)
-    out_dir = Path(out_dir) if out_dir else data_dir / "store" / f"{size_px}px"
+    if not data_dir.is_dir():
+        raise DatasetNotFoundError(
+            f"Data folder {data_dir} does not exist; check --data (or data_dir=)."
+        )
+    fp = fingerprint(data_dir, config)
+    final = store_path(stores_dir, fp)
+    if (final / "meta.json").is_file():
+        return Store.open(final, expected_fingerprint=fp)
+    settings = store_settings(data_dir, config)
+    variables = tuple(settings["climate_variables"])
+    bands = config.bands
+    size_px = config.patch_size_px
     folder = open_folder(
         data_dir,
-        variables=variables,
-        months=months,
-        on_missing=on_missing,
+        variables=variables or None,
+        on_missing=config.on_missing,
         require_target=require_target,
-        climate_id_column=climate_id_column,
-        missing_code_means=missing_code_means,
+        climate_id_column=config.climate_id_column,
+        missing_code_means=config.missing_code_means,
     )
-    settings = {
-        "version": STORE_VERSION,
-        "size_px": size_px,
-        "bands": list(bands),
-        "variables": list(variables or ()),
-        "months": list(months or ()),
-        "on_missing": on_missing,
-        "climate_id_column": climate_id_column,
-        "missing_code_means": missing_code_means,
-    }
-    fingerprint = _fingerprint(folder, settings)
-    meta_path = out_dir / "meta.json"
-    if meta_path.is_file() and json.loads(meta_path.read_text()).get("fingerprint") == fingerprint:
-        return Store.open(out_dir)
-
     ids = folder.points["Point_ID"].to_numpy(np.int64)
 
     def load(pid: int):
@@ -199,91 +338,102 @@ def consolidate(
         except DataFormatError as err:
             return None, 0, err
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp_images = out_dir / ".images.npy.tmp"
-    images = np.lib.format.open_memmap(
-        tmp_images, mode="w+", dtype=np.float32, shape=(len(ids), len(bands), size_px, size_px)
-    )
-    nan_filled = np.zeros(len(ids), np.int64)
-    failed: dict[int, DataFormatError] = {}
-    iterator = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2).map(load, ids)
-    if progress:
-        from tqdm.auto import tqdm
+    with atomic_dir(final) as tmp:
+        images = np.lib.format.open_memmap(
+            tmp / "images.npy",
+            mode="w+",
+            dtype=np.float32,
+            shape=(len(ids), len(bands), size_px, size_px),
+        )
+        nan_filled = np.zeros(len(ids), np.int64)
+        failed: dict[int, DataFormatError] = {}
+        iterator = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2).map(load, ids)
+        if progress:
+            from tqdm.auto import tqdm
 
-        iterator = tqdm(iterator, total=len(ids), desc="consolidate", unit="patch")
-    for i, (arr, n_filled, err) in enumerate(iterator):
-        if err is not None:
-            failed[int(ids[i])] = err
-            continue
-        images[i] = arr
-        nan_filled[i] = n_filled
-    if failed:
-        if on_missing == "raise":
-            tmp_images.unlink(missing_ok=True)
+            iterator = tqdm(iterator, total=len(ids), desc="consolidate", unit="patch")
+        for i, (arr, n_filled, err) in enumerate(iterator):
+            if err is not None:
+                failed[int(ids[i])] = err
+                continue
+            images[i] = arr
+            nan_filled[i] = n_filled
+        if failed and config.on_missing == "raise":
             first = next(iter(failed.values()))
             raise DataFormatError(
-                f"{len(failed):,} patch(es) cannot be used (Point_ID {first_ids(failed)}). First: {first} "
-                "Pass on_missing='drop' to exclude them (they are then listed in the report)."
+                f"{len(failed):,} patch(es) cannot be used (Point_ID {first_ids(failed)}). "
+                f"First: {first} Pass on_missing='drop' (store.on_missing=drop, or "
+                "--on-missing drop) to exclude them (they are then listed in the report)."
             )
         for pid, err in failed.items():
             folder.report.add(
-                "patch unreadable",
-                point_ids=[pid],
-                files=[folder.patch_paths[pid]],
+                "patch unreadable", point_ids=[pid], files=[folder.patch_paths[pid]],
                 detail=str(err),
+            )  # fmt: skip
+        if failed:
+            warnings.warn(
+                f"{data_dir}: excluding {len(failed):,} point(s) whose patch cannot be used "
+                f"(Point_ID {first_ids(failed)}); they are listed in {final / 'report.csv'}.",
+                stacklevel=2,
             )
-        warnings.warn(
-            f"{data_dir}: excluding {len(failed):,} point(s) whose patch cannot be used "
-            f"(Point_ID {first_ids(failed)}); they are listed in {out_dir / 'report.csv'}.",
-            stacklevel=2,
-        )
-    keep = ~np.isin(ids, list(failed))
-
-    index = folder.points.loc[keep, ["Point_ID", "long", "lat"]].reset_index(drop=True)
-    x, y = lonlat_to_laea(index["long"].to_numpy(), index["lat"].to_numpy())
-    index["x_3035"], index["y_3035"] = np.round(x, 2), np.round(y, 2)
-    index["oc_g_per_kg"] = folder.points.loc[keep, "OC"].to_numpy() if folder.has_target else np.nan
-    index["nan_pixels_filled"] = nan_filled[keep]
-    climate_filled = np.zeros(int(keep.sum()), np.int64)
-    if folder.climate is not None:
-        climate, climate_filled = _fill_climate(folder.climate.values[keep])
-        np.save(out_dir / "climate.npy", climate.astype(np.float32))
-    index["climate_cells_filled"] = climate_filled
-    for col in PASSTHROUGH_COLUMNS:
-        if col in folder.points.columns:
-            index[col] = folder.points.loc[keep, col].to_numpy()
-
-    if keep.all():
+        keep = ~np.isin(ids, list(failed))
+        n_keep = int(keep.sum())
+        if n_keep == 0:
+            raise DataFormatError(
+                f"{data_dir}: no usable point is left ({len(ids):,} read, all excluded; see the "
+                "warnings above). Nothing was consolidated."
+            )
+        _step("images")
+        if not keep.all():
+            images.flush()
+            kept = np.lib.format.open_memmap(
+                tmp / "images.kept.npy", mode="w+", dtype=np.float32,
+                shape=(n_keep,) + images.shape[1:],
+            )  # fmt: skip
+            kept[:] = images[keep]
+            kept.flush()
+            del kept
         images.flush()
         del images
-        os.replace(tmp_images, out_dir / "images.npy")
-    else:
-        final = np.lib.format.open_memmap(
-            out_dir / "images.npy",
-            mode="w+",
-            dtype=np.float32,
-            shape=(int(keep.sum()),) + images.shape[1:],
+        if not keep.all():
+            os.replace(tmp / "images.kept.npy", tmp / "images.npy")
+
+        index = folder.points.loc[keep, ["Point_ID", "long", "lat"]].reset_index(drop=True)
+        x, y = lonlat_to_laea(index["long"].to_numpy(), index["lat"].to_numpy())
+        index["x_3035"], index["y_3035"] = np.round(x, 2), np.round(y, 2)
+        index["oc_g_per_kg"] = (
+            folder.points.loc[keep, "OC"].to_numpy() if folder.has_target else np.nan
         )
-        final[:] = images[keep]
-        final.flush()
-        del images, final
-        tmp_images.unlink()
-    index.to_csv(out_dir / "index.csv", index=False)
-    folder.report.to_csv(out_dir / "report.csv")
-    meta = {
-        **settings,
-        "months": list(folder.climate.months) if folder.climate is not None else [],
-        "fingerprint": fingerprint,
-        "data_dir": str(data_dir.resolve()),
-        "n_points": int(keep.sum()),
-        "n_excluded": len(folder.report.excluded_ids),
-        "has_target": folder.has_target,
-        "resampling": RESAMPLING,
-        "nan_fill_rule": NAN_FILL_RULE,
-        "climate_fill_rule": CLIMATE_FILL_RULE,
-        "nan_pixels_filled": int(nan_filled[keep].sum()),
-        "climate_cells_filled": int(climate_filled.sum()),
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    meta_path.write_text(json.dumps(meta, indent=2))  # written last: marks the store complete
-    return Store.open(out_dir)
+        index["nan_pixels_filled"] = nan_filled[keep]
+        climate_filled = np.zeros(n_keep, np.int64)
+        if folder.climate is not None:
+            climate, climate_filled = _fill_climate(folder.climate.values[keep])
+            np.save(tmp / "climate.npy", climate.astype(np.float32))
+            _step("climate")
+        index["climate_cells_filled"] = climate_filled
+        for col in PASSTHROUGH_COLUMNS:
+            if col in folder.points.columns:
+                index[col] = folder.points.loc[keep, col].to_numpy()
+        index.to_csv(tmp / "index.csv", index=False)
+        _step("index")
+        folder.report.to_csv(tmp / "report.csv")
+        _step("report")
+        meta = {
+            **settings,
+            "months": list(folder.climate.months) if folder.climate is not None else [],
+            "fingerprint": fp,
+            "data_dir": str(data_dir.resolve()),
+            "n_points": n_keep,
+            "n_excluded": len(folder.report.excluded_ids),
+            "has_target": folder.has_target,
+            "resampling": RESAMPLING,
+            "nan_fill_rule": NAN_FILL_RULE,
+            "climate_fill_rule": CLIMATE_FILL_RULE,
+            "nan_pixels_filled": int(nan_filled[keep].sum()),
+            "climate_cells_filled": int(climate_filled.sum()),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        _step("meta")
+    _step("renamed")
+    return Store.open(final, expected_fingerprint=fp)

@@ -1,15 +1,26 @@
-"""Shared fixtures: a tiny synthetic twin written through soilnet.synthetic (no binary fixtures)."""
+"""Shared fixtures: a tiny synthetic twin written through soilnet.twin (no binary fixtures).
+
+The twin folder is only read; everything derived from it (stores, splits) lives in a session
+workspace beside it, as in a real study (``<work_dir>/stores``, ``<work_dir>/splits``).
+"""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from soilnet.splits import load_split, write_splits
+from soilnet.config import SplitConfig, StoreConfig
+from soilnet.splits import open_split, write_splits
 from soilnet.store import consolidate
-from soilnet.synthetic import TwinConfig, write_twin
+from soilnet.twin import TwinConfig, write_twin
 
 #: A dozen-scale twin: small enough for seconds, large enough for a 3-way split.
 TINY = TwinConfig(n_points=48, patch_size_px=16, seed=3)
+#: The store of the tiny twin: native 16 px, all 14 climate variables.
+TINY_STORE = StoreConfig(patch_size_px=16)
+#: The split design of the tiny twin: the paper's random 70/10/20 split, 3 spatial folds.
+TINY_SPLIT = SplitConfig(block_km=300.0, k_folds=3)
 
 
 @pytest.fixture(scope="session")
@@ -21,29 +32,36 @@ def twin_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def twin_store(twin_dir):
-    """The tiny twin consolidated at 16 px with all 14 climate variables."""
-    return consolidate(twin_dir, size_px=16)
+def workspace(tmp_path_factory):
+    """The session workspace of the tiny twin (``stores/``, ``splits/``); outside twin_dir."""
+    return tmp_path_factory.mktemp("work")
 
 
 @pytest.fixture(scope="session")
-def twin_split(twin_dir, twin_store):
+def twin_store(twin_dir, workspace):
+    """The tiny twin consolidated at 16 px with all 14 climate variables, in ``workspace``."""
+    return consolidate(twin_dir, TINY_STORE, stores_dir=workspace / "stores")
+
+
+@pytest.fixture(scope="session")
+def twin_split_dir(twin_store, workspace):
+    """The split folder (random.csv, spatial.csv, split.json) of the tiny twin's store."""
+    return write_splits(twin_store, TINY_SPLIT, workspace / "splits")
+
+
+@pytest.fixture(scope="session")
+def twin_split(twin_split_dir, twin_store):
     """The paper's random 70/10/20 split of the tiny twin, as store row indices."""
-    paths = write_splits(
-        twin_dir,
-        twin_store.point_ids,
-        twin_store.index[["x_3035", "y_3035"]].to_numpy(),
-        block_km=300,
-        k=3,
-    )
-    return load_split(paths["random"], twin_store.point_ids)
+    return open_split(twin_split_dir, twin_store, "random")
 
 
 @pytest.fixture
 def copy_twin(twin_dir, tmp_path):
-    """A writable copy of the tiny twin folder (for tests that corrupt files)."""
-    import shutil
+    """A writable copy of the tiny twin folder (for tests that change or corrupt files).
 
+    ``shutil.copytree`` keeps modification times, so the copy has the fingerprint of twin_dir
+    until a test changes it.
+    """
     dst = tmp_path / "twin"
-    shutil.copytree(twin_dir, dst, ignore=shutil.ignore_patterns("store", "splits"))
+    shutil.copytree(twin_dir, dst)
     return dst

@@ -198,7 +198,7 @@ def make_split(n: int, rng: np.random.Generator, with_climate: bool = False) -> 
     split = {
         "image": img,
         "climate": rng.random((n, 24, 2)).astype(np.float32) if with_climate else None,
-        "xy_m": xy,
+        "xy": xy,
         "target": 100.0 * level + rng.normal(0, 2.0, n),
     }
     return split
@@ -246,8 +246,8 @@ def test_fit_predict_baselines_errors() -> None:
     nan_target = dict(train, target=np.where(np.arange(40) == 7, np.nan, train["target"]))
     with pytest.raises(DataFormatError, match=r"train\['target'\].*first: 7"):
         fit_predict_baselines(nan_target, test, names=("null",))
-    with pytest.raises(DataFormatError, match=r"test lacks \['xy_m'\]"):
-        fit_predict_baselines(train, dict(test, xy_m=None), names=("geo_knn",))
+    with pytest.raises(DataFormatError, match=r"test lacks \['xy'\]"):
+        fit_predict_baselines(train, dict(test, xy=None), names=("geo_knn",))
     with pytest.raises(ConfigurationError, match="NDVI"):
         fit_predict_baselines(
             dict(train, image=train["image"][:, :11]),

@@ -12,9 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from soilnet.errors import MissingOutputError
+from soilnet.errors import ConfigConflictError, MissingOutputError
 from soilnet.runner import ChapterFailed, execute_chapter, run_book
-from soilnet.study import CHAPTERS, Study
+from soilnet.workspace import CHAPTERS, Study
+
+#: An override given to the whole smoke book: chapter 1 records it, every run must use it.
+SMOKE_OVERRIDES = ["train.lr=0.002"]
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -26,18 +29,71 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (CI runs as root: read-only modes prove nothing)."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
-    """Run the whole smoke book into a temporary output root; return (root, timings)."""
+    """Run the whole smoke book into a temporary output root; return (root, timings).
+
+    The twin is generated first, so the book finds a complete data folder; its checksums
+    before the book are kept in ``root / "data_checksums.json"``.
+    """
+    from soilnet.config import PROFILES
+    from soilnet.twin import write_twin
+
     root = tmp_path_factory.mktemp("book")
+    write_twin(root / "twin-smoke", PROFILES["smoke"].twin)
+    (root / "data_checksums.json").write_text(json.dumps(checksums(root / "twin-smoke")))
     timings = run_book(
         "smoke",
         data_dir=str(root / "twin-smoke"),
         work_dir=str(root / "runs"),
         device="cpu",
+        overrides=SMOKE_OVERRIDES,
         output_root=root,
     )
     return root, timings
+
+
+def test_the_book_only_reads_the_data_folder(smoke_book):
+    root, _ = smoke_book
+    before = json.loads((root / "data_checksums.json").read_text())
+    after = checksums(root / "twin-smoke")
+    assert sorted(set(after) - set(before)) == [], "files were added to the data folder"
+    changed = [k for k in before if before[k] != after.get(k)]
+    assert changed == [], f"data files changed or vanished: {changed[:5]}"
+    for derived in ("stores", "splits", "runs"):
+        assert any((root / "runs" / derived).iterdir()), derived
+
+
+def test_chapter_1_configuration_reaches_every_run(smoke_book):
+    root, _ = smoke_book
+    study = Study.open("smoke", work_dir=str(root / "runs"))
+    assert study.config.train.lr == 0.002
+    runs = [json.loads(p.read_text()) for p in (root / "runs" / "runs").glob("*/run.json")]
+    networks = [r for r in runs if "train_config" in r]
+    expected = len(study.config.experiment.variants) * len(study.config.experiment.seeds) + len(
+        study.config.experiment.spatial_variants
+    ) * len(study.config.experiment.spatial_seeds) * study.config.split.k_folds
+    assert len(networks) == expected
+    assert {r["train_config"]["lr"] for r in networks} == {0.002}
+    # The same override again is accepted; a conflicting one is refused by every later chapter.
+    Study.open("smoke", work_dir=str(root / "runs"), overrides=SMOKE_OVERRIDES)
+    with pytest.raises(ConfigConflictError, match=r"train\.lr: recorded 0\.002, given 0\.01"):
+        Study.open("smoke", work_dir=str(root / "runs"), overrides=["train.lr=0.01"])
+    params = {"profile": "smoke", "work_dir": str(root / "runs"), "device": "cpu",
+              "overrides": ["train.lr=0.01"]}  # fmt: skip
+    with pytest.raises(ChapterFailed, match="ConfigConflictError.*train.lr"):
+        execute_chapter(4, params, output_dir=root / "conflict")
 
 
 def test_every_chapter_executes_and_the_book_builds(smoke_book):
@@ -92,7 +148,8 @@ def test_map_chapter_writes_a_cloud_optimized_geotiff(smoke_book):
     import rasterio
 
     root, _ = smoke_book
-    with rasterio.open(root / "runs" / "map" / "soc_map.tif") as src:
+    (cog,) = (root / "runs" / "map").glob("*/soc_map.tif")
+    with rasterio.open(cog) as src:
         assert src.crs.to_epsg() == 3035
         assert src.overviews(1), "a COG carries overviews"
         data = src.read(1)
@@ -104,11 +161,8 @@ def test_map_chapter_writes_a_cloud_optimized_geotiff(smoke_book):
 
 
 def test_a_chapter_alone_fails_naming_the_missing_output(tmp_path):
-    study = Study.from_params(
-        profile="smoke", data_dir=str(tmp_path / "twin-smoke"), work_dir=str(tmp_path / "empty")
-    )
     with pytest.raises(MissingOutputError, match="chapter 1 \\(01_data_preparation.ipynb\\)"):
-        study.store()
+        Study.open("smoke", str(tmp_path / "twin-smoke"), str(tmp_path / "empty"))
     params = {
         "profile": "smoke",
         "data_dir": str(tmp_path / "twin-smoke"),
@@ -166,12 +220,14 @@ def test_pages_as_a_reader_sees_them(smoke_book, page, must_hold, tmp_path):
 
 
 def test_paper_profile_is_the_papers_settings():
-    from soilnet.profiles import get_profile
+    from soilnet.config import PROFILES
 
-    p = get_profile("paper")
-    assert p.patch_size_px == 64 and p.epochs == 50 and p.epochs_lstm == 30
-    assert p.variants == ("resnet101", "resnet101_glam", "resnet101_glam_lstm")
-    assert len(p.seeds) >= 5 and p.lr == 1e-4 and p.batch_size == 32 and p.map_resolution_km == 1.0
+    p = PROFILES["paper"]
+    assert p.store.patch_size_px == 64 and p.twin.patch_size_px == 64
+    assert p.experiment.epochs == 50 and p.experiment.epochs_lstm == 30
+    assert p.experiment.variants == ("resnet101", "resnet101_glam", "resnet101_glam_lstm")
+    assert len(p.experiment.seeds) >= 5 and p.train.lr == 1e-4 and p.train.batch_size == 32
+    assert p.train.schedule == "step" and p.train.stem_maxpool and p.map.resolution_km == 1.0
 
 
 def test_colab_cell_is_guarded_and_first():
@@ -189,7 +245,7 @@ def test_colab_cell_is_guarded_and_first():
 def test_papermill_sees_every_parameter():
     import papermill as pm
 
-    expected = {"profile", "data_dir", "work_dir", "device"}
+    expected = {"profile", "data_dir", "work_dir", "device", "overrides"}
     for name in CHAPTERS.values():
         found = set(
             pm.inspect_notebook(str(Path(__file__).parents[1] / "notebooks" / f"{name}.ipynb"))
@@ -198,16 +254,16 @@ def test_papermill_sees_every_parameter():
 
 
 def test_papermill_string_parameters_select_one_variant(tmp_path):
-    # `papermill -p variants '["resnet18_glam_lstm"]'` passes a string; the study parses it.
-    study = Study.from_params(
-        profile="default",
-        work_dir=str(tmp_path / "w"),
-        variants='["resnet18_glam_lstm"]',
-        seeds="[3, 4]",
-    )
-    assert study.profile.variants == ("resnet18_glam_lstm",)
-    assert study.profile.seeds == (3, 4)
-    assert study.profile.epochs == 8  # untouched settings keep the profile's values
+    # `papermill -p variants '["resnet18_glam_lstm"]' -p overrides '["train.lr=3e-4"]'` passes
+    # strings; the configuration parses them in one place.
+    from soilnet.config import parse_list, parse_overrides, resolve
+
+    assert parse_list('["resnet18_glam_lstm"]') == ["resnet18_glam_lstm"]
+    assert parse_list("[3, 4]") == [3, 4]
+    config = resolve("default", '["train.lr=3e-4", "experiment.seeds=[3, 4]"]')
+    assert config.train.lr == 3e-4 and config.experiment.seeds == (3, 4)
+    assert config.experiment.epochs == 8  # untouched settings keep the profile's values
+    assert parse_overrides({"train": {"lr": 1e-3}}) == {"train.lr": 1e-3}
 
 
 def test_results_command_prints_both_tables(smoke_book, capsys):

@@ -1,4 +1,7 @@
-"""Tests for soilnet.mapping: grid geometry, tiled prediction to COG, store grids, the truth map."""
+"""Tests for soilnet.mapping: tiled prediction to COG, store grids, the truth map.
+
+The grid and the COG writer are tested in test_grid.py and test_cog.py.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +16,18 @@ import torch
 from soilnet.dataset import load_tensors
 from soilnet.errors import ConfigurationError
 from soilnet.geo import on_land
+from soilnet.grid import grid_geometry, grid_transform
 from soilnet.io.patches import fill_nan
 from soilnet.mapping import (
     MapResult,
-    grid_cells,
-    grid_geometry,
-    grid_transform,
     predict_store_grid,
     predict_world_grid,
     truth_world_grid,
 )
 from soilnet.models import build_model
-from soilnet.synthetic import SyntheticWorld, TwinConfig, clipped_lognormal_mean
 from soilnet.trainer import predict
 from soilnet.transforms import Normalization
+from soilnet.twin import SyntheticWorld, TwinConfig, clipped_lognormal_mean
 
 RES = 200_000.0  # 200 km: 110 land cells, 20 x 19 raster
 
@@ -61,41 +62,6 @@ def world_map(tmp_path_factory, model, norm, world):
 def _read(path):
     with rasterio.open(path) as src:
         return src.read(1)
-
-
-# ---------------------------------------------------------------------------------- geometry
-@pytest.mark.parametrize("res", [RES, 73_000.0, 25_000.0])
-def test_grid_cells_match_world_grid(world, res):
-    x, y = grid_cells(res)
-    wx, wy = world.grid(res)
-    np.testing.assert_array_equal(x, wx)
-    np.testing.assert_array_equal(y, wy)
-    g = grid_geometry(res)
-    rows, cols = g.rowcol(x, y)
-    assert g.contains(x, y).all()
-    # Row-major, north first: flat index strictly increasing.
-    assert np.all(np.diff(rows * g.width + cols) > 0)
-    cx, cy = g.centres(rows, cols)
-    np.testing.assert_allclose(cx, x)
-    np.testing.assert_allclose(cy, y)
-
-
-def test_grid_geometry_snapped_and_transform():
-    g = grid_geometry(RES)
-    assert g.shape == (20, 19)
-    assert g.crs == "EPSG:3035"
-    assert g.west % RES == 0 and g.north % RES == 0
-    t = grid_transform(RES)
-    assert t == g.transform
-    assert (t.a, t.e, t.c, t.f) == (RES, -RES, g.west, g.north)
-    west, south, east, north = g.bounds
-    assert (east - west, north - south) == (19 * RES, 20 * RES)
-
-
-@pytest.mark.parametrize("bad", [0, -1000, float("nan"), "1km"])
-def test_bad_resolution_raises(bad):
-    with pytest.raises(ConfigurationError, match="resolution_m"):
-        grid_geometry(bad)
 
 
 # ---------------------------------------------------------------------------------- world map

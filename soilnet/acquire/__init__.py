@@ -9,10 +9,11 @@
 - TerraClimate monthly values from its public archive (default: the OPeNDAP server of the
   University of Idaho).
 
-Modules: :mod:`~soilnet.acquire.stac` (HTTP, STAC, signing, COG window reads),
-:mod:`~soilnet.acquire.scenes` (QA decoding and the paper's scene choice),
-:mod:`~soilnet.acquire.terraclimate` (lazy point extraction), :mod:`~soilnet.acquire.pipeline`
-(the resumable parallel run) and :mod:`~soilnet.acquire.cli` (the command line).
+Modules: :mod:`~soilnet.acquire.stac` (pystac-client, planetary-computer signing, urllib3
+retries, COG window reads), :mod:`~soilnet.acquire.scenes` (QA decoding and the paper's scene
+choice), :mod:`~soilnet.acquire.terraclimate` (lazy point extraction),
+:mod:`~soilnet.acquire.pipeline` (the resumable parallel run) and :mod:`~soilnet.acquire.cli`
+(the command line). Slope comes from :mod:`soilnet.terrain`, shared with the synthetic twin.
 """
 
 from soilnet.acquire.pipeline import (
@@ -22,7 +23,6 @@ from soilnet.acquire.pipeline import (
     Sources,
     acquire,
     read_manifest,
-    slope_percent,
 )
 from soilnet.acquire.scenes import QA_RULE, SceneLimits, decode_qa
 from soilnet.acquire.stac import RetryPolicy
@@ -42,5 +42,4 @@ __all__ = [
     "extract_points",
     "month_labels",
     "read_manifest",
-    "slope_percent",
 ]

@@ -25,6 +25,7 @@ from soilnet.acquire.stac import (
     DEM_COLLECTION,
     LANDSAT_COLLECTION,
     PLANETARY_COMPUTER_STAC,
+    SIGNERS,
     RetryPolicy,
 )
 from soilnet.acquire.terraclimate import DEFAULT_TERRACLIMATE_URL
@@ -117,9 +118,15 @@ def add_acquire_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--signer",
+        choices=SIGNERS,
         default="auto",
-        help="asset URL signing: auto (Planetary Computer tokens on its API), none, planetary-computer, "
-        "or a token URL template with {collection}",
+        help="asset URL signing: auto (Planetary Computer tokens on its API, none elsewhere), none, "
+        "or planetary-computer",
+    )
+    p.add_argument(
+        "--sas-url",
+        default=None,
+        help="Planetary Computer SAS token endpoint (default: $PC_SDK_SAS_URL, else the public one)",
     )
     p.add_argument(
         "--terraclimate-url",
@@ -164,6 +171,7 @@ def run_acquire(args: argparse.Namespace) -> int:
         stac_url=args.stac_url,
         terraclimate_url=args.terraclimate_url,
         signer=args.signer,
+        sas_url=args.sas_url,
         landsat_collection=args.landsat_collection,
         dem_collection=args.dem_collection,
     )

@@ -16,8 +16,9 @@ Behaviour:
   half-written file; the manifest is flushed every few seconds and on exit.
 - **Parallel** with at most ``workers`` points in flight (threads; GDAL and requests release
   the GIL while waiting on the network).
-- **Retries** with exponential backoff on transient HTTP answers, for STAC searches (requests)
-  and for COG reads (GDAL's own retry, configured from the same :class:`RetryPolicy`).
+- **Retries** with exponential backoff on transient HTTP answers, for STAC searches and tokens
+  (urllib3's ``Retry``) and for COG reads (GDAL's own retry), both configured from one
+  :class:`RetryPolicy`.
 - **A failing point never stops the others**: its manifest row says why. Only when many points
   in a row fail with errors (the sources are probably unreachable) does the run stop, keeping
   what is done.
@@ -64,20 +65,18 @@ from soilnet.acquire.stac import (
     LANDSAT_COLLECTION,
     PLANETARY_COMPUTER_STAC,
     QA_ASSET,
-    GdalNetworkStats,
     Grid,
     HttpClient,
+    PlanetaryComputerSigner,
     RetryPolicy,
-    SasTokenSigner,
-    Signer,
-    StacClient,
+    StacCatalog,
     asset_href,
-    ellipsoid_radii,
-    make_signer,
+    make_modifier,
     mercator_grid,
     raster_reader,
     read_mosaic,
     read_to_grid,
+    sas_endpoint,
     scene_grid,
 )
 from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES, SPECTRAL_BANDS, compute_indices
@@ -85,6 +84,7 @@ from soilnet.errors import AcquisitionError, SoilNetError, first_ids
 from soilnet.io.atomic import atomic_path
 from soilnet.io.patches import PATCH_NAME, find_patches, write_patch
 from soilnet.io.tables import ClimateTable, read_points, write_climate
+from soilnet.terrain import raster_spacing_m, slope_percent
 
 #: Columns of ``manifest.csv``, one row per point.
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -132,19 +132,25 @@ class Sources:
         stac_url: STAC API root serving ``landsat_collection`` and ``dem_collection``.
         terraclimate_url: TerraClimate source template with ``{var}`` (and optionally
             ``{year}``): an OPeNDAP URL, an http(s) NetCDF URL or a local path.
-        signer: ``"auto"``, ``"none"``, ``"planetary-computer"``, a token URL template with
-            ``{collection}``, or a :class:`soilnet.acquire.stac.Signer`.
+        signer: ``"auto"`` (Planetary Computer tokens on its API, none elsewhere), ``"none"``,
+            ``"planetary-computer"``, or a pystac-client modifier (see
+            :func:`soilnet.acquire.stac.make_modifier`).
+        sas_url: the Planetary Computer SAS token endpoint (``planetary_computer``'s
+            ``sas_url`` setting) for this run; None keeps the package's setting
+            (``PC_SDK_SAS_URL``, else the public endpoint).
         landsat_collection: Landsat Collection 2 Level-2 collection id.
         dem_collection: DEM collection id (Copernicus GLO-30, 1° tiles in EPSG:4326).
-        stac_method: ``"POST"`` or ``"GET"`` for ``/search``.
+        stac_method: ``"auto"`` (POST where the API advertises it, else GET), ``"POST"`` or
+            ``"GET"`` for ``/search``.
     """
 
     stac_url: str = PLANETARY_COMPUTER_STAC
     terraclimate_url: str = terraclimate.DEFAULT_TERRACLIMATE_URL
-    signer: str | Signer = "auto"
+    signer: str | Callable[[object], None] = "auto"
+    sas_url: str | None = None
     landsat_collection: str = LANDSAT_COLLECTION
     dem_collection: str = DEM_COLLECTION
-    stac_method: str = "POST"
+    stac_method: str = "auto"
 
 
 @dataclass
@@ -160,8 +166,8 @@ class AcquisitionSummary:
         seconds: wall time of the run.
         patch_seconds: wall time of the patch stage.
         climate_seconds: wall time of the climate stage.
-        bytes_downloaded: bytes downloaded in this run for patches (COG reads and STAC
-            answers), or None when GDAL's statistics are unavailable.
+        stac_bytes: bytes of STAC answers received in this run. COG tiles are read by GDAL,
+            whose byte counts rasterio does not expose, so they are not included.
         climate_variables: variables (re)written in this run.
         manifest: path of ``manifest.csv``.
     """
@@ -174,7 +180,7 @@ class AcquisitionSummary:
     seconds: float
     patch_seconds: float
     climate_seconds: float
-    bytes_downloaded: int | None
+    stac_bytes: int
     climate_variables: list[str] = field(default_factory=list)
     manifest: Path | None = None
 
@@ -191,14 +197,9 @@ class AcquisitionSummary:
         for status in STATUSES:
             lines.append(f"  {status:<12} {self.counts.get(status, 0):>8,}")
         per = max(self.n_processed, 1)
-        mb = "n/a" if self.bytes_downloaded is None else f"{self.bytes_downloaded / 1e6:,.1f} MB"
-        mb_per = (
-            ""
-            if self.bytes_downloaded is None
-            else f", {self.bytes_downloaded / 1e6 / per:.2f} MB/point"
-        )
         lines.append(
-            f"  patches      {self.patch_seconds:,.1f} s ({self.patch_seconds / per:.2f} s/point), {mb}{mb_per}"
+            f"  patches      {self.patch_seconds:,.1f} s ({self.patch_seconds / per:.2f} s/point), "
+            f"STAC answers {self.stac_bytes / 1e6:,.2f} MB"
         )
         lines.append(
             f"  climate      {self.climate_seconds:,.1f} s ({', '.join(self.climate_variables) or 'nothing to do'})"
@@ -221,8 +222,7 @@ class _PointFailure(Exception):
 
 @dataclass
 class _Context:
-    stac: StacClient
-    signer: Signer
+    stac: StacCatalog
     sources: Sources
     policy: RetryPolicy
     limits: SceneLimits
@@ -257,7 +257,7 @@ class _PointScenes:
         return scene_grid(xs[0], ys[0], src.crs.to_string(), src.transform)
 
     def _read(self, cand: Candidate, key: str, grid, nodata: float) -> tuple[np.ndarray, Grid]:
-        href = self.ctx.signer.sign(asset_href(cand.item, key), self.ctx.sources.landsat_collection)
+        href = asset_href(cand.item, key)  # signed by the search's modifier where needed
         try:
             return read_to_grid(href, grid, resampling="nearest", nodata=nodata)
         except Exception as err:  # rasterio/GDAL errors carry the HTTP status
@@ -289,36 +289,6 @@ class _PointScenes:
         return np.stack([dn_to_reflectance(self.dn(cand, b), masked) for b in SPECTRAL_BANDS])
 
 
-def slope_percent(dem: np.ndarray, transform, geographic: bool) -> np.ndarray:
-    """Percent slope (``tan(slope) * 100``) by Horn's 3x3 method with true ground spacing.
-
-    Args:
-        dem: float (H, W) elevation in metres (NaN = no data).
-        transform: the DEM's affine transform.
-        geographic: the DEM is in degrees (EPSG:4326); pixel spacing is then converted to
-            ground metres per row with the WGS84 radii of curvature. Otherwise the CRS units
-            are taken as ground metres.
-
-    Returns:
-        float32 (H, W) percent slope; edges use replicated neighbours.
-    """
-    z = np.pad(np.asarray(dem, dtype=np.float64), 1, mode="edge")
-    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
-    d, f = z[1:-1, :-2], z[1:-1, 2:]
-    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
-    if geographic:
-        rows = np.arange(dem.shape[0])
-        lat = transform.f + (rows + 0.5) * transform.e
-        m_rad, n_rad = ellipsoid_radii(lat)
-        dy = (m_rad * math.radians(abs(transform.e)))[:, None]
-        dx = (n_rad * np.cos(np.radians(lat)) * math.radians(abs(transform.a)))[:, None]
-    else:
-        dx, dy = abs(transform.a), abs(transform.e)
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * dx)
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * dy)
-    return (100.0 * np.hypot(dzdx, dzdy)).astype(np.float32)
-
-
 def _topography(ctx: _Context, grid: Grid) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Elevation (m) and percent slope of the window, from the DEM tiles around it.
 
@@ -333,21 +303,23 @@ def _topography(ctx: _Context, grid: Grid) -> tuple[np.ndarray, np.ndarray, list
     from rasterio.warp import reproject
 
     bounds = grid.lonlat_bounds(pad_deg=0.003)
-    items = ctx.stac.search({"collections": [ctx.sources.dem_collection], "bbox": list(bounds)})
+    items = ctx.stac.search(collections=[ctx.sources.dem_collection], bbox=list(bounds))
     if not items:
         raise _PointFailure(
             "error",
             f"no {ctx.sources.dem_collection} tile covers the window {tuple(round(v, 4) for v in bounds)} "
             f"in {ctx.stac.url}",
         )
-    hrefs = [ctx.signer.sign(asset_href(it, DEM_ASSET), ctx.sources.dem_collection) for it in items]
+    hrefs = [asset_href(it, DEM_ASSET) for it in items]
     try:
         dem, transform, dem_crs = read_mosaic(hrefs, bounds)
     except Exception as err:
         raise AcquisitionError(
             f"reading DEM tiles {', '.join(it['id'] for it in items)}: {_redact(err)}"
         ) from err
-    slope = slope_percent(dem, transform, CRS.from_user_input(dem_crs).is_geographic)
+    # Horn slope on the DEM's native grid, in ground metres per row where it is in degrees
+    geographic = CRS.from_user_input(dem_crs).is_geographic
+    slope = slope_percent(dem, *raster_spacing_m(transform, dem.shape, geographic))
     out = []
     for layer in (dem, slope):
         dst = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
@@ -388,12 +360,10 @@ def _acquire_point(ctx: _Context, pid: int, lon: float, lat: float) -> dict:
                 f"outside Landsat coverage: latitude {lat:.3f} is beyond ±{LANDSAT_MAX_LAT}°",
             )
         items = ctx.stac.search(
-            {
-                "collections": [ctx.sources.landsat_collection],
-                "intersects": {"type": "Point", "coordinates": [lon, lat]},
-                "datetime": f"{ctx.year}-01-01T00:00:00Z/{ctx.year}-12-31T23:59:59Z",
-                "query": {"platform": {"in": ["landsat-8"]}},
-            }
+            collections=[ctx.sources.landsat_collection],
+            intersects={"type": "Point", "coordinates": [lon, lat]},
+            datetime=f"{ctx.year}-01-01T00:00:00Z/{ctx.year}-12-31T23:59:59Z",
+            query={"platform": {"in": ["landsat-8"]}},
         )
         candidates = landsat_candidates(items, ctx.year)
         if not candidates:
@@ -537,7 +507,7 @@ def _check_out_dir(out: Path, table_ids: set[int], coords: pd.DataFrame, source:
         p.name
         for p in out.iterdir()
         if not p.name.startswith(".")
-        and p.name not in ("points.csv", "manifest.csv", "patches", "climate", "store", "splits")
+        and p.name not in ("points.csv", "manifest.csv", "patches", "climate")
     ]
     if not known and others:
         raise AcquisitionError(
@@ -680,7 +650,7 @@ def acquire(
             valid pixels).
         retry: retries and timeouts for HTTP (default :class:`RetryPolicy`).
         retry_failed: also retry points recorded as ``no_scene`` or ``no_coverage``.
-        progress: show tqdm bars (remaining time, megabytes so far and estimated to come).
+        progress: show tqdm bars (points done and remaining time).
         on_point: called in the calling thread with each finished point's manifest row.
 
     Returns:
@@ -709,6 +679,7 @@ def acquire(
             f"Unknown TerraClimate variable(s) {', '.join(unknown)}; choose from {', '.join(CLIMATE_VARIABLES)}."
         )
     months = terraclimate.month_labels(start, end)
+    modifier = make_modifier(sources.signer, sources.stac_url, policy)
     source_path = Path(points)
     out = Path(out)
 
@@ -736,27 +707,15 @@ def acquire(
     ]
 
     client = HttpClient(policy)
-    stac = StacClient(sources.stac_url, client, method=sources.stac_method)
-    signer = make_signer(sources.signer, sources.stac_url, client)
-    if todo:
-        stac.probe([sources.landsat_collection, sources.dem_collection])
-        if isinstance(signer, SasTokenSigner):
-            try:
-                signer.token(sources.landsat_collection)
-            except AcquisitionError as err:
-                raise AcquisitionError(
-                    f"Cannot get an access token from {signer.token_url.format(collection=sources.landsat_collection)} "
-                    f"({err}). Check the connection, or pass --signer none if the STAC API's assets are public."
-                ) from err
-    if climate_todo:
-        terraclimate.probe(sources.terraclimate_url, climate_todo, months, client)
-
-    ctx = _Context(stac, signer, sources, policy, limits, crs, year, patch_dir)
-    patch_start = time.perf_counter()
-    bytes_done = _run_points(
-        ctx, todo, rows, manifest_path, ids, workers, client, progress, on_point
-    )
-    patch_seconds = time.perf_counter() - patch_start
+    with sas_endpoint(sources.sas_url):
+        ctx = None
+        if todo:
+            ctx = _open_sources(sources, modifier, policy, limits, crs, year, patch_dir, workers)
+        if climate_todo:
+            terraclimate.probe(sources.terraclimate_url, climate_todo, months, client)
+        patch_start = time.perf_counter()
+        _run_points(ctx, todo, rows, manifest_path, ids, workers, progress, on_point)
+        patch_seconds = time.perf_counter() - patch_start
 
     climate_start = time.perf_counter()
     if climate_todo:
@@ -795,40 +754,56 @@ def acquire(
         seconds=time.perf_counter() - run_start,
         patch_seconds=patch_seconds,
         climate_seconds=climate_seconds,
-        bytes_downloaded=bytes_done,
+        stac_bytes=ctx.stac.bytes_received if ctx else 0,
         climate_variables=climate_todo,
         manifest=manifest_path,
     )
     return summary
 
 
+def _open_sources(
+    sources: Sources,
+    modifier: Callable[[object], None] | None,
+    policy: RetryPolicy,
+    limits: SceneLimits,
+    crs: str,
+    year: int,
+    patch_dir: Path,
+    workers: int,
+) -> _Context:
+    """Open the STAC API, check its collections and (when signing) a token, before any point.
+
+    Raises:
+        AcquisitionError: naming the endpoint that failed and what to check.
+    """
+    stac = StacCatalog(
+        sources.stac_url, policy, modifier=modifier, method=sources.stac_method, pool_size=workers
+    )
+    collections = [stac.collection(c) for c in (sources.landsat_collection, sources.dem_collection)]
+    if isinstance(modifier, PlanetaryComputerSigner):
+        # Planetary Computer collections name their storage container: fail here, not per point
+        for found in collections:
+            account, container = found.get("msft:storage_account"), found.get("msft:container")
+            if account and container:
+                modifier.token(account, container)
+    return _Context(stac, sources, policy, limits, crs, year, patch_dir)
+
+
 def _run_points(
-    ctx: _Context,
+    ctx: _Context | None,
     todo: list[tuple[int, float, float]],
     rows: dict[int, dict],
     manifest_path: Path,
     order: np.ndarray,
     workers: int,
-    client: HttpClient,
     progress: bool,
     on_point: Callable[[dict], None] | None,
-) -> int | None:
-    """Acquire the points of ``todo`` in parallel; returns bytes downloaded (or None)."""
+) -> None:
+    """Acquire the points of ``todo`` in parallel, updating ``rows`` and the manifest."""
     order_list = order.tolist()
-    stats = GdalNetworkStats()
-    stats.clear_cache()
-    gdal0 = stats.downloaded_bytes()
-    http0 = client.bytes_received
-
-    def downloaded() -> int | None:
-        now = stats.downloaded_bytes()
-        if now is None or gdal0 is None:
-            return None
-        return now - gdal0 + client.bytes_received - http0
-
-    if not todo:
+    if not todo or ctx is None:
         _write_manifest(manifest_path, rows, order_list)
-        return 0
+        return
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="patches", unit="pt", disable=not progress, smoothing=0.1)
@@ -847,21 +822,13 @@ def _run_points(
     try:
         for _ in range(2 * workers):
             submit_next()
-        done_count = 0
         while in_flight:
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for fut in finished:
                 in_flight.discard(fut)
                 row = fut.result()
                 rows[int(row["Point_ID"])] = row
-                done_count += 1
                 consecutive_errors = consecutive_errors + 1 if row["status"] == "error" else 0
-                got = downloaded()
-                if got is not None:
-                    left = got / done_count * (len(todo) - done_count)
-                    bar.set_postfix_str(
-                        f"{got / 1e6:,.1f} MB, ~{left / 1e6:,.0f} MB left", refresh=False
-                    )
                 bar.update(1)
                 if on_point is not None:
                     on_point(row)
@@ -879,4 +846,3 @@ def _run_points(
         executor.shutdown(wait=False, cancel_futures=True)
         bar.close()
         _write_manifest(manifest_path, rows, order_list)
-    return downloaded()

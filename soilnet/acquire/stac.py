@@ -1,15 +1,19 @@
-"""STAC search, URL signing and Cloud-Optimized GeoTIFF window reads over HTTP.
+"""STAC search, Planetary Computer signing, HTTP retries and COG window reads.
 
-Everything that talks to the network for imagery lives here:
+Everything that talks to the network for imagery lives here, mostly as configuration of
+well-kept libraries:
 
-- :class:`HttpClient`: ``requests`` with per-thread sessions, retries with exponential backoff
-  on transient answers (:data:`RETRY_STATUS`, connection errors, timeouts) and a byte counter.
-- :class:`StacClient`: the STAC API ``/search`` protocol (POST, or GET where a server refuses
-  POST), following ``next`` links.
-- Signers: the Microsoft Planetary Computer hands out anonymous, short-lived SAS tokens per
-  collection (:class:`SasTokenSigner`); a generic STAC API needs none (:class:`NoSigner`).
-- :func:`read_to_grid`: one band of a (remote) COG resampled onto a target :class:`Grid` with
-  rasterio's ``WarpedVRT``; GDAL's ``/vsicurl/`` fetches only the internal tiles the window
+- HTTP: ``requests`` sessions with urllib3's ``Retry`` mounted through ``HTTPAdapter``
+  (exponential backoff, ``Retry-After``, :data:`RETRY_STATUS`), a timeout and a count of the
+  bytes received (:func:`http_session`, :class:`HttpClient`).
+- STAC: :class:`StacCatalog` runs ``pystac_client.Client`` on such a session (search with
+  paging through ``next`` links, POST or GET).
+- Signing: the Microsoft Planetary Computer hands out anonymous, short-lived SAS tokens;
+  :class:`PlanetaryComputerSigner` applies ``planetary_computer.sign_inplace`` to search results
+  as pystac-client's ``modifier``. :func:`sas_endpoint` points the package's token requests at
+  another endpoint (its ``sas_url`` setting, ``PC_SDK_SAS_URL``).
+- Reads: :func:`read_to_grid` resamples one band of a (remote) COG onto a target :class:`Grid`
+  with rasterio's ``WarpedVRT``; GDAL's ``/vsicurl/`` fetches only the internal tiles the window
   touches, by HTTP range requests. :func:`read_mosaic` does the same for DEM tiles on their
   native grid.
 
@@ -19,33 +23,24 @@ Defaults need no account: the Planetary Computer STAC API and its ``landsat-c2-l
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import glob
-import json
+import inspect
 import math
-import os
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlparse
 
 import numpy as np
 import requests
 from rasterio.transform import Affine
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from soilnet.errors import AcquisitionError
 
 #: Microsoft Planetary Computer STAC API (anonymous access).
 PLANETARY_COMPUTER_STAC = "https://planetarycomputer.microsoft.com/api/stac/v1"
-#: Planetary Computer anonymous SAS token endpoint; ``{collection}`` is filled in.
-PLANETARY_COMPUTER_SAS = "https://planetarycomputer.microsoft.com/api/sas/v1/token/{collection}"
 #: Landsat Collection 2 Level-2 (surface reflectance) collection id.
 LANDSAT_COLLECTION = "landsat-c2-l2"
 #: Copernicus DEM GLO-30 collection id (1-arcsecond tiles, EGM2008 heights in metres).
@@ -66,20 +61,24 @@ QA_ASSET = "qa_pixel"
 DEM_ASSET = "data"
 #: HTTP status codes retried with backoff (timeouts, rate limiting, server errors).
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-_WGS84_A = 6_378_137.0
-_WGS84_E2 = 6.69437999014e-3
+#: Signer names accepted by :class:`Sources <soilnet.acquire.pipeline.Sources>`.
+SIGNERS = ("auto", "none", "planetary-computer")
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to retry a transient HTTP failure.
 
+    The same policy drives urllib3 (STAC, tokens, TerraClimate files) and GDAL (COG reads).
+
     Attributes:
         retries: extra attempts after the first (so ``retries + 1`` in all).
-        backoff_s: delay before the first retry, in seconds; doubled for each further retry
-            (with +-25 % jitter) up to ``max_backoff_s``.
-        max_backoff_s: upper bound of one delay, in seconds.
+        backoff_s: urllib3's backoff factor: retry ``n`` (1-based) waits
+            ``backoff_s * 2**(n - 1)`` s plus up to 25 % jitter, except that urllib3 retries
+            once at once (no wait before the first retry); GDAL waits ``backoff_s`` and then
+            doubles.
+        max_backoff_s: upper bound of one wait, in seconds; also caps a server's
+            ``Retry-After`` (urllib3 >= 2.6).
         timeout_s: connect/read timeout of one request, in seconds.
     """
 
@@ -94,10 +93,22 @@ class RetryPolicy:
                 f"RetryPolicy needs retries >= 0, backoff_s >= 0 and timeout_s > 0; got {self!r}."
             )
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
-        base = min(self.max_backoff_s, self.backoff_s * 2.0**attempt)
-        return base * random.uniform(0.75, 1.25)
+    def urllib3_retry(self) -> Retry:
+        """The policy as urllib3's ``Retry`` (for ``HTTPAdapter(max_retries=...)``)."""
+        extra = {}
+        if "retry_after_max" in inspect.signature(Retry.__init__).parameters:  # urllib3 >= 2.6
+            extra["retry_after_max"] = max(1, int(math.ceil(self.max_backoff_s)))
+        return Retry(
+            total=self.retries,
+            backoff_factor=self.backoff_s,
+            backoff_max=self.max_backoff_s,
+            backoff_jitter=self.backoff_s / 4,
+            status_forcelist=RETRY_STATUS,
+            allowed_methods=None,  # a STAC search POST is a read: retry it like a GET
+            raise_on_status=False,  # hand back the last answer so its status can be reported
+            respect_retry_after_header=True,
+            **extra,
+        )
 
     def gdal_options(self) -> dict[str, str]:
         """The same policy as GDAL configuration options for ``/vsicurl/`` reads."""
@@ -115,6 +126,7 @@ class HttpError(AcquisitionError):
     Attributes:
         url: the URL requested.
         status: the last HTTP status, or None when no answer came (connection failure).
+        detail: the innermost reason of a connection failure, on one line.
     """
 
     def __init__(self, message: str, url: str, status: int | None, detail: str = "") -> None:
@@ -128,51 +140,72 @@ class EndpointUnreachableError(HttpError, ConnectionError):
     """Raised when a server cannot be reached at all (DNS, refused connection, timeouts)."""
 
 
+class _ByteCounter:
+    """A thread-safe running total, fed by a ``requests`` response hook."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, response: requests.Response, *args, **kwargs) -> None:
+        n = len(response.content)
+        with self._lock:
+            self.total += n
+
+
+def http_session(
+    policy: RetryPolicy,
+    counter: _ByteCounter | None = None,
+    *,
+    pool_size: int = 10,
+    session: requests.Session | None = None,
+    user_agent: str = "soilnet-acquire",
+) -> requests.Session:
+    """A ``requests`` session retrying by ``policy`` (urllib3 ``Retry`` on an ``HTTPAdapter``).
+
+    Args:
+        policy: the retry policy (the timeout is passed per request by the caller).
+        counter: receives every final response, to count the bytes received.
+        pool_size: connections kept per host; at least the number of threads sharing it, or
+            urllib3 discards the surplus connections.
+        session: configure this session instead of a new one.
+        user_agent: the ``User-Agent`` header sent.
+    """
+    session = session or requests.Session()
+    adapter = HTTPAdapter(max_retries=policy.urllib3_retry(), pool_maxsize=max(10, pool_size))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent
+    if counter is not None:
+        session.hooks["response"].append(counter)
+    return session
+
+
 class HttpClient:
-    """``requests`` with retries, backoff, per-thread sessions and a byte counter.
+    """Plain HTTP requests (TerraClimate files) on a retrying :func:`http_session`.
 
     Args:
         policy: the retry policy.
-        user_agent: the ``User-Agent`` header sent.
     """
 
-    def __init__(
-        self, policy: RetryPolicy | None = None, user_agent: str = "soilnet-acquire"
-    ) -> None:
+    def __init__(self, policy: RetryPolicy | None = None) -> None:
         self.policy = policy or RetryPolicy()
-        self.user_agent = user_agent
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._bytes = 0
-        self._requests = 0
+        self._counter = _ByteCounter()
+        self.session = http_session(self.policy, self._counter)
 
     @property
     def bytes_received(self) -> int:
-        """Response body bytes received so far, all threads together."""
-        return self._bytes
-
-    @property
-    def requests_sent(self) -> int:
-        """HTTP requests sent so far (retries included)."""
-        return self._requests
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = self.user_agent
-            self._local.session = session
-        return session
+        """Response body bytes received so far (final answers; retried ones are not counted)."""
+        return self._counter.total
 
     def request(self, method: str, url: str, *, what: str, **kwargs) -> requests.Response:
-        """Send a request, retrying transient failures with backoff.
+        """Send a request; urllib3 retries transient failures with backoff.
 
         Args:
             method: ``"GET"``, ``"POST"``, ...
             url: the URL.
-            what: a few words naming the purpose, used in error messages
-                (e.g. ``"STAC search"``).
-            **kwargs: passed to :meth:`requests.Session.request` (``json=``, ``params=``, ...).
+            what: a few words naming the purpose, used in error messages.
+            **kwargs: passed to :meth:`requests.Session.request` (``headers=``, ...).
 
         Returns:
             The response, with a status below 400.
@@ -182,87 +215,50 @@ class HttpClient:
             EndpointUnreachableError: no connection could be made on any attempt.
         """
         attempts = self.policy.retries + 1
-        last_exc: Exception | None = None
-        last_status: int | None = None
-        for attempt in range(attempts):
-            try:
-                response = self._session().request(
-                    method, url, timeout=self.policy.timeout_s, **kwargs
-                )
-            except (requests.ConnectionError, requests.Timeout) as err:
-                last_exc, last_status = err, None
-            else:
-                with self._lock:
-                    self._bytes += len(response.content)
-                    self._requests += 1
-                if response.status_code < 400:
-                    return response
-                if response.status_code not in RETRY_STATUS:
-                    raise HttpError(
-                        f"{what}: {method} {url} answered HTTP {response.status_code} "
-                        f"({_snippet(response)}). Check the URL and the service's documentation.",
-                        url,
-                        response.status_code,
-                    )
-                last_exc, last_status = None, response.status_code
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit() and attempt < attempts - 1:
-                    time.sleep(min(float(retry_after), self.policy.max_backoff_s))
-                    continue
-            if attempt < attempts - 1:
-                time.sleep(self.policy.delay(attempt))
-        if last_status is None:
-            detail = _describe(last_exc)
+        try:
+            response = self.session.request(method, url, timeout=self.policy.timeout_s, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            detail = describe(err)
             raise EndpointUnreachableError(
                 f"{what}: cannot reach {url} ({detail}) after {attempts} attempt(s). Check the "
                 "internet connection, any proxy (HTTPS_PROXY / HTTP_PROXY) and that the URL is right.",
                 url,
                 None,
                 detail,
+            ) from err
+        status = response.status_code
+        if status < 400:
+            return response
+        if status in RETRY_STATUS:
+            raise HttpError(
+                f"{what}: {method} {url} answered HTTP {status} on all {attempts} attempt(s); "
+                "the service may be down or rate-limiting. Re-run later: finished points are kept.",
+                url,
+                status,
             )
         raise HttpError(
-            f"{what}: {method} {url} answered HTTP {last_status} on all {attempts} attempt(s); "
-            "the service may be down or rate-limiting. Re-run later: finished points are kept.",
+            f"{what}: {method} {url} answered HTTP {status} ({_snippet(response.text)}). Check "
+            "the URL and the service's documentation.",
             url,
-            last_status,
+            status,
         )
 
-    def get_json(self, url: str, *, what: str, **kwargs) -> dict:
-        """GET ``url`` and decode its JSON body (see :meth:`request`)."""
-        return _json(self.request("GET", url, what=what, **kwargs), url, what)
 
-    def post_json(self, url: str, body: dict, *, what: str) -> dict:
-        """POST ``body`` as JSON and decode the JSON answer (see :meth:`request`)."""
-        return _json(self.request("POST", url, what=what, json=body), url, what)
-
-
-def _describe(exc: Exception | None) -> str:
-    """The innermost reason of a requests connection error, on one line."""
+def describe(exc: BaseException | None) -> str:
+    """The innermost reason of a requests/urllib3 error, on one line."""
     reason = exc
-    for _ in range(3):  # requests.ConnectionError -> urllib3 MaxRetryError -> the cause
+    for _ in range(4):  # requests.ConnectionError -> urllib3 MaxRetryError -> the cause
         inner = getattr(reason, "reason", None) or (
             reason.args[0] if getattr(reason, "args", None) else None
         )
-        if not isinstance(inner, Exception):
+        if not isinstance(inner, BaseException):
             break
         reason = inner
     return " ".join(f"{type(reason).__name__}: {reason}".split())
 
 
-def _snippet(response: requests.Response, n: int = 160) -> str:
-    text = " ".join(response.text[:n].split())
-    return text or response.reason or "no body"
-
-
-def _json(response: requests.Response, url: str, what: str) -> dict:
-    try:
-        return response.json()
-    except ValueError as err:
-        raise HttpError(
-            f"{what}: {url} did not answer JSON ({_snippet(response)}); is this a STAC API URL?",
-            url,
-            response.status_code,
-        ) from err
+def _snippet(text: str, n: int = 160) -> str:
+    return " ".join(text[:n].split()) or "no body"
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,116 +266,125 @@ def _json(response: requests.Response, url: str, what: str) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-class Signer(Protocol):
-    """Turns an asset ``href`` into a URL that can be read (e.g. by appending a token)."""
+@contextmanager
+def sas_endpoint(url: str | None) -> Iterator[None]:
+    """Send ``planetary_computer``'s token requests to ``url`` while the block runs.
 
-    name: str
+    The package reads its endpoint once per process (``PC_SDK_SAS_URL``, else the public
+    Planetary Computer endpoint) into a cached ``Settings`` object and asks
+    ``{sas_url}/{storage account}/{container}``; ``None`` leaves that setting alone.
+    """
+    if url is None:
+        yield
+        return
+    from planetary_computer.settings import Settings
 
-    def sign(self, href: str, collection: str) -> str:
-        """Return the readable URL for ``href`` of an item of ``collection``."""
-        ...
+    settings = Settings.get()
+    before = settings.sas_url
+    settings.sas_url = url.rstrip("/")
+    try:
+        yield
+    finally:
+        settings.sas_url = before
 
 
-class NoSigner:
-    """For STAC APIs whose asset URLs are public as they are."""
+class PlanetaryComputerSigner:
+    """pystac-client ``modifier`` signing search results with ``planetary_computer``.
 
-    name = "none"
+    Only Azure Blob Storage hrefs are signed (``planetary_computer.sign_url``'s rule); others
+    pass unchanged. Collections are left alone: their assets (thumbnails, GeoParquet) are
+    never read here, and signing them would fetch tokens for other containers.
 
-    def sign(self, href: str, collection: str) -> str:
-        """Return ``href`` unchanged."""
-        return href
-
-
-class SasTokenSigner:
-    """Appends a per-collection SAS token, as the Planetary Computer's anonymous access requires.
-
-    The token endpoint answers ``{"token": "st=...&se=...&sig=...", "msft:expiry": ISO time}``;
-    tokens are cached per collection and renewed five minutes before they expire.
+    Tokens are fetched under ``policy`` before ``sign_inplace`` runs, which then finds them in
+    the package's cache: ``sign_inplace`` itself fetches a missing token with
+    ``get_token``'s defaults (10 retries, backoff factor 0.8, no timeout). Against a refused
+    127.0.0.1 port that call was still retrying after 90 s; with ``RetryPolicy(retries=2,
+    backoff_s=0.01)`` it failed after 0.03 s.
 
     Args:
-        client: the HTTP client used to fetch tokens.
-        token_url: URL template with a ``{collection}`` field (default
-            :data:`PLANETARY_COMPUTER_SAS`).
+        policy: retries for token requests.
     """
 
-    name = "sas"
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
 
-    def __init__(self, client: HttpClient, token_url: str = PLANETARY_COMPUTER_SAS) -> None:
-        if "{collection}" not in token_url:
-            raise ValueError(
-                f"The token URL must contain '{{collection}}'; got {token_url!r} "
-                f"(e.g. {PLANETARY_COMPUTER_SAS!r})."
-            )
-        self.client = client
-        self.token_url = token_url
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
+    def __call__(self, obj) -> None:
+        import planetary_computer
 
-    def token(self, collection: str) -> str:
-        """The current token of ``collection`` (fetched or renewed when needed)."""
-        with self._lock:
-            cached = self._tokens.get(collection)
-            if cached and cached[1] - time.time() > 300:
-                return cached[0]
-            url = self.token_url.format(collection=collection)
-            answer = self.client.get_json(url, what=f"SAS token for {collection}")
-            token = answer.get("token")
-            if not token:
-                raise AcquisitionError(
-                    f"The token endpoint {url} answered without a 'token' field "
-                    f"({str(answer)[:120]}); pass --signer none for a STAC API whose assets are public."
-                )
-            expiry = _parse_time(answer.get("msft:expiry")) or time.time() + 1800
-            self._tokens[collection] = (token, expiry)
-            return token
+        if not isinstance(obj, dict):  # a pystac Collection from Client.get_collection
+            return
+        features = obj.get("features") if obj.get("type") == "FeatureCollection" else [obj]
+        for account, container in {
+            loc
+            for feature in features or ()
+            for asset in feature.get("assets", {}).values()
+            if (loc := _blob_location(asset.get("href", ""))) is not None
+        }:
+            self.token(account, container)
+        planetary_computer.sign_inplace(obj)
 
-    def sign(self, href: str, collection: str) -> str:
-        """Append the collection's token to an http(s) ``href`` that has no signature yet."""
-        if not href.startswith(("http://", "https://")) or "sig=" in href:
-            return href
-        token = self.token(collection).lstrip("?")
-        return f"{href}{'&' if '?' in href else '?'}{token}"
+    def token(self, account: str, container: str) -> str:
+        """The SAS token of a storage container (cached by ``planetary_computer``).
+
+        Raises:
+            AcquisitionError: the token endpoint failed; names its URL and what to do.
+        """
+        from planetary_computer.sas import get_token
+        from planetary_computer.settings import Settings
+
+        try:
+            return get_token(
+                account,
+                container,
+                retry_total=self.policy.retries,
+                retry_backoff_factor=self.policy.backoff_s,
+            ).token
+        except (requests.RequestException, ValueError) as err:
+            url = f"{Settings.get().sas_url}/{account}/{container}"
+            raise AcquisitionError(
+                f"Cannot get a SAS token from {url} ({describe(err)}). Check the internet "
+                "connection and proxy, the token endpoint (--sas-url, PC_SDK_SAS_URL), or pass "
+                "--signer none if the STAC API's assets are public."
+            ) from err
 
 
-def _parse_time(text: str | None) -> float | None:
-    if not text:
+def _blob_location(href: str) -> tuple[str, str] | None:
+    """(storage account, container) of an Azure Blob Storage URL that needs a token."""
+    from planetary_computer.sas import BLOB_STORAGE_DOMAIN
+    from planetary_computer.utils import parse_blob_url
+
+    parsed = urlparse(href)
+    # sign_url leaves this public account unsigned, so no token is needed for it
+    if not parsed.netloc.endswith(BLOB_STORAGE_DOMAIN) or parsed.netloc.startswith(
+        "ai4edatasetspublicassets."
+    ):
         return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    return parse_blob_url(parsed)
 
 
-def make_signer(signer: str | Signer, stac_url: str, client: HttpClient) -> Signer:
-    """Build the signer named by ``signer``.
+def make_modifier(
+    signer: str | Callable[[object], None], stac_url: str, policy: RetryPolicy
+) -> Callable[[object], None] | None:
+    """The pystac-client ``modifier`` named by ``signer``.
 
     Args:
         signer: ``"auto"`` (Planetary Computer tokens when ``stac_url`` is on
             ``planetarycomputer.microsoft.com``, else none), ``"none"``,
-            ``"planetary-computer"``, a token URL template containing ``{collection}``, or a
-            ready :class:`Signer`.
+            ``"planetary-computer"``, or a ready modifier (called with each search page as a
+            dict; it edits asset hrefs in place).
         stac_url: the STAC API root.
-        client: HTTP client for token requests.
+        policy: retries for token requests.
     """
-    if not isinstance(signer, str):
+    if callable(signer):
         return signer
     if signer == "auto":
         host = urlparse(stac_url).hostname or ""
-        return (
-            SasTokenSigner(client)
-            if host.endswith("planetarycomputer.microsoft.com")
-            else NoSigner()
-        )
+        signer = "planetary-computer" if host.endswith("planetarycomputer.microsoft.com") else "none"
     if signer == "none":
-        return NoSigner()
+        return None
     if signer == "planetary-computer":
-        return SasTokenSigner(client)
-    if "{collection}" in signer:
-        return SasTokenSigner(client, signer)
-    raise ValueError(
-        f"Unknown signer {signer!r}; use 'auto', 'none', 'planetary-computer' or a token URL "
-        "template containing '{collection}'."
-    )
+        return PlanetaryComputerSigner(policy)
+    raise ValueError(f"Unknown signer {signer!r}; use one of {', '.join(SIGNERS)}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,105 +392,121 @@ def make_signer(signer: str | Signer, stac_url: str, client: HttpClient) -> Sign
 # --------------------------------------------------------------------------------------------
 
 
-class StacClient:
-    """A minimal STAC API client: collection checks and ``/search`` with paging.
+class StacCatalog:
+    """A STAC API opened with ``pystac_client.Client`` on a retrying, byte-counting session.
 
     Args:
         url: the API root (``.../api/stac/v1``).
-        client: the HTTP client.
-        method: ``"POST"`` (default; falls back to GET when the server answers 405) or ``"GET"``.
+        policy: retries and timeout of every request.
+        modifier: applied by pystac-client to every search page (e.g. signing).
+        method: ``"POST"``, ``"GET"`` or ``"auto"`` (POST where the API advertises it; the STAC
+            API spec requires only GET).
+        pool_size: threads that will search at the same time.
         page_size: items asked per page.
+
+    Raises:
+        AcquisitionError: the API cannot be reached or does not answer as a STAC API.
     """
 
     def __init__(
-        self, url: str, client: HttpClient, *, method: str = "POST", page_size: int = 100
+        self,
+        url: str,
+        policy: RetryPolicy,
+        *,
+        modifier: Callable[[object], None] | None = None,
+        method: str = "auto",
+        pool_size: int = 10,
+        page_size: int = 100,
     ) -> None:
-        if method not in ("POST", "GET"):
-            raise ValueError(f"method must be 'POST' or 'GET'; got {method!r}.")
-        self.url = url.rstrip("/")
-        self.client = client
-        self.method = method
-        self.page_size = page_size
+        from pystac_client import Client
+        from pystac_client.exceptions import APIError
+        from pystac_client.stac_api_io import StacApiIO
 
-    def probe(self, collections: Sequence[str]) -> None:
-        """Check that the API answers and serves ``collections``.
+        if method not in ("auto", "POST", "GET"):
+            raise ValueError(f"method must be 'auto', 'POST' or 'GET'; got {method!r}.")
+        self.url = url.rstrip("/")
+        self.page_size = page_size
+        self._counter = _ByteCounter()
+        io = StacApiIO(max_retries=None)  # retries come from the adapter mounted next
+        http_session(policy, self._counter, pool_size=pool_size, session=io.session)
+        try:
+            self.client = Client.open(
+                self.url, stac_io=io, modifier=modifier, timeout=policy.timeout_s
+            )
+        except APIError as err:
+            raise self._error(err, self.url, "open") from err
+        except Exception as err:  # pystac's parser: an answer that is not a STAC catalog
+            raise AcquisitionError(
+                f"{self.url} did not answer as a STAC API ({type(err).__name__}: {err}). Pass "
+                f"--stac-url with a STAC API root (default {PLANETARY_COMPUTER_STAC})."
+            ) from err
+        if method == "auto":
+            advertised = {
+                str(link.extra_fields.get("method", "GET")).upper()
+                for link in self.client.get_links("search")
+            }
+            method = "POST" if "POST" in advertised else "GET"
+        self.method = method
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes of STAC answers received so far, all threads together."""
+        return self._counter.total
+
+    def _error(self, err, url: str, what: str) -> AcquisitionError:
+        status = getattr(err, "status_code", None)
+        if status is None:
+            return AcquisitionError(
+                f"Cannot reach the STAC API at {self.url} ({what} {url}: "
+                f"{describe(err.__context__ or err)}). Check the internet connection and proxy "
+                "settings, or pass --stac-url with a reachable STAC API."
+            )
+        return AcquisitionError(
+            f"The STAC API at {self.url} answered HTTP {status} to {what} {url} "
+            f"({_snippet(str(err))}). Re-run later if the service is down; finished points are "
+            "kept."
+        )
+
+    def collection(self, collection_id: str) -> dict:
+        """The collection's JSON, checking that the API serves it.
 
         Raises:
-            AcquisitionError: naming the URL and what to check.
+            AcquisitionError: the API has no such collection, or failed to answer.
         """
-        for collection in collections:
-            url = f"{self.url}/collections/{collection}"
-            try:
-                self.client.get_json(url, what="STAC collection check")
-            except EndpointUnreachableError as err:
-                raise AcquisitionError(
-                    f"Cannot reach the STAC API at {self.url} ({err.detail}). Check the internet "
-                    "connection and proxy settings, or pass --stac-url with a reachable STAC API "
-                    f"that serves the '{collection}' collection."
-                ) from err
-            except HttpError as err:
-                hint = "it has no such collection" if err.status == 404 else f"HTTP {err.status}"
-                raise AcquisitionError(
-                    f"The STAC API at {self.url} cannot serve collection '{collection}' ({hint}; "
-                    f"{url}). Pass --stac-url with an API serving it (default "
-                    f"{PLANETARY_COMPUTER_STAC})."
-                ) from err
+        from pystac_client.exceptions import APIError
 
-    def search(self, body: dict, *, max_items: int = 5000) -> list[dict]:
-        """Run a STAC item search and return every item of every page.
+        try:
+            found = self.client.get_collection(collection_id)
+        except APIError as err:
+            raise self._error(err, f"{self.url}/collections/{collection_id}", "GET") from err
+        if found is None:
+            raise AcquisitionError(
+                f"The STAC API at {self.url} has no collection '{collection_id}'. Pass --stac-url "
+                f"with an API serving it (default {PLANETARY_COMPUTER_STAC})."
+            )
+        return found.to_dict(include_self_link=False, transform_hrefs=False)
+
+    def search(self, *, max_items: int = 5000, **params) -> list[dict]:
+        """Run an item search and return every item of every page (as dicts, modifier applied).
 
         Args:
-            body: the search parameters as for ``POST /search`` (``collections``,
-                ``intersects`` or ``bbox``, ``datetime``, optionally ``query``); ``limit``
-                defaults to ``page_size``.
             max_items: stop after this many items.
+            **params: ``pystac_client.Client.search`` arguments (``collections``, ``bbox`` or
+                ``intersects``, ``datetime``, ``query``).
 
         Returns:
             The items (GeoJSON features as dicts), in the server's order.
         """
-        body = {"limit": self.page_size, **body}
-        url = f"{self.url}/search"
-        items: list[dict] = []
-        page = self._first_page(url, body)
-        while True:
-            items.extend(page.get("features", []))
-            nxt = next((ln for ln in page.get("links", []) if ln.get("rel") == "next"), None)
-            if nxt is None or len(items) >= max_items or not page.get("features"):
-                return items[:max_items]
-            if nxt.get("method", "GET").upper() == "POST":
-                next_body = (
-                    {**body, **nxt.get("body", {})}
-                    if nxt.get("merge", False)
-                    else nxt.get("body", body)
-                )
-                page = self.client.post_json(nxt["href"], next_body, what="STAC search (next page)")
-            else:
-                page = self.client.get_json(nxt["href"], what="STAC search (next page)")
+        from pystac_client.exceptions import APIError
 
-    def _first_page(self, url: str, body: dict) -> dict:
-        if self.method == "POST":
-            try:
-                return self.client.post_json(url, body, what="STAC search")
-            except HttpError as err:
-                if err.status != 405:
-                    raise
-                self.method = "GET"
-        return self.client.get_json(url, params=_get_params(body), what="STAC search")
-
-
-def _get_params(body: dict) -> dict[str, str]:
-    """Encode a POST search body as GET query parameters (STAC API item search)."""
-    params: dict[str, str] = {}
-    for key, value in body.items():
-        if key in ("collections", "ids"):
-            params[key] = ",".join(value)
-        elif key == "bbox":
-            params[key] = ",".join(f"{v:.8f}" for v in value)
-        elif isinstance(value, dict | list):
-            params[key] = json.dumps(value)
-        else:
-            params[key] = str(value)
-    return params
+        search = self.client.search(
+            method=self.method, limit=self.page_size, max_items=max_items, **params
+        )
+        try:
+            # items_as_dicts pages like items() but skips building pystac objects we'd not use
+            return list(search.items_as_dicts())
+        except APIError as err:
+            raise self._error(err, search.url, f"{self.method} search") from err
 
 
 def asset_href(item: dict, key: str) -> str:
@@ -594,15 +615,20 @@ def gdal_options(policy: RetryPolicy) -> dict[str, str]:
 
     ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` stops GDAL from listing the remote "folder" and
     probing side-car files; ``CPL_VSIL_CURL_USE_HEAD=NO`` saves the HEAD request per file.
+    ``CPL_VSIL_CURL_NON_CACHED`` keeps ``/vsicurl/`` from remembering a URL across opens: GDAL
+    otherwise answers every later open of a URL that once failed (e.g. HTTP 500) from its cache,
+    with no request, for the rest of the process, so a second run in the same process could
+    never recover that point. (Measured on the loopback server: 0 requests on the reopen.)
+    Within one open, tiles are still cached and consecutive ranges merged.
     """
     return {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF",
         "CPL_VSIL_CURL_USE_HEAD": "NO",
+        "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/",
         "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
         "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
         "VSI_CACHE": "TRUE",
-        "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
         **policy.gdal_options(),
     }
 
@@ -690,109 +716,3 @@ def read_mosaic(
         for src in sources:
             src.close()
     return array[0].astype(np.float32), transform, crs
-
-
-def ellipsoid_radii(lat_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 meridional (M) and prime-vertical (N) radii of curvature in metres.
-
-    One degree of latitude spans ``M * pi / 180`` ground metres and one degree of longitude
-    ``N * cos(lat) * pi / 180``.
-    """
-    s2 = np.sin(np.radians(lat_deg)) ** 2
-    w = np.sqrt(1.0 - _WGS84_E2 * s2)
-    return _WGS84_A * (1.0 - _WGS84_E2) / w**3, _WGS84_A / w
-
-
-# --------------------------------------------------------------------------------------------
-# Bytes downloaded by GDAL
-# --------------------------------------------------------------------------------------------
-
-
-class GdalNetworkStats:
-    """Bytes that GDAL's ``/vsicurl/`` downloaded, from its network statistics (GDAL >= 3.2).
-
-    rasterio does not expose ``VSINetworkStatsGetAsSerializedJSON``, so it is called with
-    ``ctypes`` on the GDAL library rasterio loaded. Where that library cannot be found the
-    count is unavailable (``None``) and acquisition goes on without it.
-    """
-
-    _lib = None
-    _tried = False
-    _guard = threading.Lock()
-
-    def __init__(self) -> None:
-        self.lib = self._load()
-        if self.lib is not None:
-            # GDAL reads the switch once; a reset makes it read it again (and zeroes the counts).
-            self.lib.CPLSetConfigOption(b"CPL_VSIL_NETWORK_STATS_ENABLED", b"YES")
-            self.lib.VSINetworkStatsReset()
-
-    @classmethod
-    def _load(cls):
-        with cls._guard:
-            if cls._tried:
-                return cls._lib
-            cls._tried = True
-            import rasterio
-            from rasterio.env import set_gdal_config
-
-            candidates = glob.glob(
-                str(Path(rasterio.__file__).parent.parent / "rasterio.libs" / "libgdal*")
-            )
-            try:
-                with open("/proc/self/maps") as maps:
-                    candidates += sorted(
-                        {ln.split()[-1] for ln in maps if "libgdal" in ln and "/" in ln}
-                    )
-            except OSError:
-                pass
-            found = ctypes.util.find_library("gdal")
-            if found:
-                candidates.append(found)
-            # Other packages (e.g. pyogrio wheels) may load their own GDAL: keep the library in
-            # which a value set through rasterio is visible.
-            probe = f"SOILNET_PROBE_{os.getpid()}"
-            set_gdal_config(probe, "rasterio")
-            try:
-                for path in dict.fromkeys(candidates):
-                    try:
-                        lib = ctypes.CDLL(path)
-                        lib.CPLGetConfigOption.restype = ctypes.c_char_p
-                        lib.CPLGetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-                        if lib.CPLGetConfigOption(probe.encode(), None) != b"rasterio":
-                            continue
-                        lib.VSINetworkStatsGetAsSerializedJSON.restype = ctypes.c_void_p
-                        lib.VSINetworkStatsGetAsSerializedJSON.argtypes = [ctypes.c_void_p]
-                        lib.VSIFree.argtypes = [ctypes.c_void_p]
-                        lib.CPLSetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-                        lib.VSICurlClearCache.argtypes = []
-                        lib.VSINetworkStatsReset.argtypes = []
-                    except (OSError, AttributeError):
-                        continue
-                    cls._lib = lib
-                    break
-            finally:
-                set_gdal_config(probe, None)
-            return cls._lib
-
-    def clear_cache(self) -> None:
-        """Forget what ``/vsicurl/`` cached (file sizes, blocks, and URLs that failed).
-
-        GDAL remembers a URL that failed for the rest of the process; clearing at the start of
-        a run lets a second run in the same process retry it, as a new process would.
-        """
-        if self.lib is not None:
-            self.lib.VSICurlClearCache()
-
-    def downloaded_bytes(self) -> int | None:
-        """Bytes downloaded by GDAL in this process so far, or None when unavailable."""
-        if self.lib is None:
-            return None
-        ptr = self.lib.VSINetworkStatsGetAsSerializedJSON(None)
-        if not ptr:
-            return 0
-        try:
-            stats = json.loads(ctypes.string_at(ptr).decode("utf-8"))
-        finally:
-            self.lib.VSIFree(ptr)
-        return int(stats.get("methods", {}).get("GET", {}).get("downloaded_bytes", 0))

@@ -26,8 +26,10 @@ from soilnet.errors import (
 )
 from soilnet.io.atomic import atomic_path
 
-#: ``<Point_ID>_<YYMMDD>.tif``
-PATCH_NAME = re.compile(r"^(?P<point_id>\d+)_(?P<date>\d{6})\.tif$")
+#: File suffixes read as patches (case-insensitive: exports write .tif, .TIF or .tiff).
+PATCH_SUFFIXES = (".tif", ".tiff")
+#: ``<Point_ID>_<YYMMDD>.tif`` (or ``.tiff``, any case)
+PATCH_NAME = re.compile(r"^(?P<point_id>\d+)_(?P<date>\d{6})\.tiff?$", re.IGNORECASE)
 
 #: Resampling used to bring every patch to the model input size.
 RESAMPLING = "bilinear with antialiasing (torch.nn.functional.interpolate, align_corners=False)"
@@ -242,7 +244,7 @@ def find_patches(patch_dir: str | Path) -> tuple[dict[int, Path], list[Path]]:
     found: dict[int, Path] = {}
     dupes: dict[int, list[Path]] = {}
     unnamed: list[Path] = []
-    for p in sorted(patch_dir.glob("*.tif")):
+    for p in sorted(q for q in patch_dir.glob("*") if q.suffix.lower() in PATCH_SUFFIXES):
         m = PATCH_NAME.match(p.name)
         if not m:
             unnamed.append(p)

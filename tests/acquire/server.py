@@ -1,12 +1,19 @@
 """A loopback STAC API and COG file server, plus writers of the files it serves.
 
-Used by ``tests/test_acquire.py`` and ``benchmarks/acquire_loopback.py``; it never contacts
-anything but 127.0.0.1.
+Used by the tests in ``tests/acquire/`` and by ``benchmarks/acquire_loopback.py``; it never
+contacts anything, and is contacted only on 127.0.0.1.
 
 - :class:`LoopbackServer`: ``http.server`` in a thread on ``127.0.0.1`` (port 0) speaking the
-  STAC API ``/search`` protocol (POST and GET, with ``next`` links), a Planetary-Computer-like
-  SAS token endpoint, and static files with HTTP range requests (206, ``Content-Range``,
-  exact ``Content-Length``) as GDAL's ``/vsicurl/`` needs. Faults can be injected per path.
+  STAC API (landing page with conformance classes, ``/collections/{id}``, ``/search`` by POST
+  and GET with ``next`` links), the Planetary Computer's SAS token endpoint
+  (``/sas/token/{account}/{container}``), and static files with HTTP range requests (206,
+  ``Content-Range``, exact ``Content-Length``) as GDAL's ``/vsicurl/`` needs. Faults can be
+  injected per path.
+- Blob mode (``blob_account=``): asset hrefs look like Azure Blob Storage URLs
+  (``http://<account>.blob.core.windows.net/files/...``), the only URLs
+  ``planetary_computer`` signs. The server is then also their HTTP proxy: with GDAL's
+  ``GDAL_HTTP_PROXY`` set to :attr:`LoopbackServer.proxy`, GDAL sends those requests to
+  127.0.0.1 in absolute form and never resolves the blob host.
 - :func:`write_scene`: one Landsat-8 Collection 2 Level-2 scene as eight small COGs (seven
   SR bands, QA_PIXEL) with chosen NDVI and cloud / shadow / snow shares in the central
   +-960 m window, and its STAC item.
@@ -336,6 +343,17 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
+#: SAS token answered by the loopback token endpoint (the file server checks ``sig=loopback``).
+SAS_TOKEN = "st=2015-01-01&se=2100-01-01&sp=rl&sig=loopback"
+#: Conformance classes of the landing page (as the Planetary Computer's STAC API declares).
+CONFORMANCE = [
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/item-search",
+    "https://api.stacspec.org/v1.0.0/item-search#query",
+    "https://api.stacspec.org/v1.0.0/collections",
+]
+
+
 class LoopbackServer:
     """STAC API + range-request file server on 127.0.0.1 (see the module docstring).
 
@@ -343,12 +361,15 @@ class LoopbackServer:
         root: folder of the files served under ``/files/``.
         items: STAC items (asset hrefs starting with ``/`` are made absolute on the fly).
         require_signature: answer 403 to file requests without ``sig=loopback`` in the query
-            (tests the signer).
+            (tests signing).
         aliases: ``/files/`` paths mapped to other files under ``root`` (the benchmark gives
             every scene its own URLs while storing the band files once).
+        blob_account: serve asset hrefs as Azure Blob Storage URLs of this storage account
+            (container ``files``), reached through the server as a proxy.
 
     Attributes:
-        log: one dict per request (method, path, status, bytes, range).
+        log: one dict per request (method, path and query, status, bytes, range, and
+            ``proxied``: whether the request came in absolute form, i.e. through the proxy).
     """
 
     def __init__(
@@ -358,11 +379,13 @@ class LoopbackServer:
         *,
         require_signature: bool = False,
         aliases: dict[str, str] | None = None,
+        blob_account: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.items = items
         self.require_signature = require_signature
         self.aliases = aliases or {}
+        self.blob_account = blob_account
         self.collections = sorted({it["collection"] for it in items} | {LANDSAT, DEM})
         self.log: list[dict] = []
         self._faults: list[list] = []
@@ -402,8 +425,19 @@ class LoopbackServer:
         return f"{self.url}/stac"
 
     @property
-    def token_url(self) -> str:
-        return f"{self.url}/sas/token/{{collection}}"
+    def sas_url(self) -> str:
+        """Token endpoint root, as ``planetary_computer``'s ``sas_url`` setting expects."""
+        return f"{self.url}/sas/token"
+
+    @property
+    def proxy(self) -> str:
+        """``127.0.0.1:<port>``, for ``GDAL_HTTP_PROXY`` in blob mode."""
+        return self.url.removeprefix("http://")
+
+    @property
+    def blob_root(self) -> str | None:
+        """``http://<account>.blob.core.windows.net`` in blob mode, else None."""
+        return f"http://{self.blob_account}.blob.core.windows.net" if self.blob_account else None
 
     def fail(self, fragment: str, status: int = 503, times: int | None = None) -> None:
         """Answer ``status`` to requests whose path contains ``fragment`` (``times`` times, or always)."""
@@ -429,7 +463,7 @@ class LoopbackServer:
         item = copy.deepcopy(item)
         for asset in item.get("assets", {}).values():
             if asset["href"].startswith("/"):
-                asset["href"] = self.url + asset["href"]
+                asset["href"] = (self.blob_root or self.url) + asset["href"]
         item["links"] = [
             {
                 "rel": "self",
@@ -437,6 +471,44 @@ class LoopbackServer:
             }
         ]
         return item
+
+    def landing_page(self) -> dict:
+        search = {"rel": "search", "type": "application/geo+json", "href": f"{self.stac_url}/search"}
+        return {
+            "type": "Catalog",
+            "id": "loopback",
+            "stac_version": "1.0.0",
+            "description": "loopback STAC API for soilnet's acquisition tests",
+            "conformsTo": CONFORMANCE,
+            "links": [
+                {"rel": "self", "type": "application/json", "href": self.stac_url},
+                {"rel": "root", "type": "application/json", "href": self.stac_url},
+                {"rel": "data", "type": "application/json", "href": f"{self.stac_url}/collections"},
+                {**search, "method": "GET"},
+                {**search, "method": "POST"},
+            ],
+        }
+
+    def collection(self, cid: str) -> dict:
+        """A minimal valid STAC collection; in blob mode it names its storage container."""
+        extra = (
+            {"msft:storage_account": self.blob_account, "msft:container": "files"}
+            if self.blob_account
+            else {}
+        )
+        return {
+            "type": "Collection",
+            "id": cid,
+            "stac_version": "1.0.0",
+            "description": f"loopback {cid}",
+            "license": "proprietary",
+            "extent": {
+                "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+                "temporal": {"interval": [["2013-01-01T00:00:00Z", None]]},
+            },
+            "links": [],
+            **extra,
+        }
 
     def search(self, params: dict, method: str) -> dict:
         collections = params.get("collections") or []
@@ -532,13 +604,15 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _record(self, status: int, nbytes: int, rng: str | None = None) -> None:
+        parts = urlsplit(self.path)
         self.server_state.log.append(
             {
                 "method": self.command,
-                "path": self.path,
+                "path": parts.path + (f"?{parts.query}" if parts.query else ""),
                 "status": status,
                 "bytes": nbytes,
                 "range": rng,
+                "proxied": bool(parts.netloc),
             }
         )
 
@@ -583,19 +657,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault, b'{"error": "injected fault"}')
             return
         if path in ("/stac", "/stac/"):
-            self._json(
-                {
-                    "type": "Catalog",
-                    "id": "loopback",
-                    "stac_version": "1.0.0",
-                    "conformsTo": ["https://api.stacspec.org/v1.0.0/item-search"],
-                    "links": [{"rel": "search", "href": f"{state.stac_url}/search"}],
-                }
-            )
+            self._json(state.landing_page())
         elif path.startswith("/stac/collections/"):
             cid = path.rstrip("/").rsplit("/", 1)[1]
             if cid in state.collections:
-                self._json({"type": "Collection", "id": cid, "stac_version": "1.0.0", "links": []})
+                self._json(state.collection(cid))
             else:
                 self._json({"code": "NotFound", "description": f"no collection {cid}"}, 404)
         elif path == "/stac/search":
@@ -609,9 +675,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json({"code": "BadRequest", "description": str(err)}, 400)
         elif path.startswith("/sas/token/"):
             expiry = datetime(2100, 1, 1, tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self._json(
-                {"msft:expiry": expiry, "token": "st=2015-01-01&se=2100-01-01&sp=rl&sig=loopback"}
-            )
+            self._json({"msft:expiry": expiry, "token": SAS_TOKEN})
         elif path.startswith("/files/"):
             self._file(path[len("/files/") :], parts.query)
         else:

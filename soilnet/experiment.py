@@ -1,0 +1,447 @@
+"""The experiment: one loop over protocol x fold x model x seed, shared by the networks
+(chapter 2), the baselines (chapter 3) and the twin's references (chapter 4).
+
+Every run lives in ``<work_dir>/runs/<address>/``; the address hashes what the run was made
+from (store fingerprint, split address, protocol and fold, resolved settings, model), so a run
+is reused only for identical inputs and tables are always read from the runs of the recorded
+configuration, never from a table of an earlier run. ``protocol`` is ``random`` (the paper's
+70/10/20 split) or ``spatial`` (block CV).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from soilnet.dataset import TargetTransform, point_arrays
+from soilnet.errors import ConfigConflictError, DatasetNotFoundError, MissingOutputError
+from soilnet.io.atomic import atomic_dir
+from soilnet.metrics import regression_metrics
+from soilnet.splits import PROTOCOLS
+from soilnet.workspace import CHAPTERS, Study, address
+
+BASELINE_KIND = "baselines"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """One run of the experiment: a model (a network variant, or the baseline set) fitted with
+    one seed on one split (``fold`` None for the random split)."""
+
+    kind: str  # "network" or "baselines"
+    protocol: str
+    fold: int | None
+    model: str
+    seed: int
+
+    @property
+    def fold_label(self) -> int:
+        return -1 if self.fold is None else self.fold
+
+    def describe(self) -> str:
+        where = self.protocol if self.fold is None else f"{self.protocol} fold {self.fold}"
+        return f"{self.model} seed {self.seed} ({where})"
+
+
+def plan(study: Study, kind: str, protocol: str, models=None, seeds=None) -> list[RunKey]:
+    """The runs of a protocol, in the order they are made (fold, model, seed).
+
+    Args:
+        kind: ``"network"`` or ``"baselines"``.
+        models, seeds: a selection of the configured variants and seeds (default all); a value
+            outside the configuration is refused.
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigConflictError(f"Unknown protocol {protocol!r}; accepted: {PROTOCOLS}.")
+    exp = study.config.experiment
+    configured_models = list(exp.variants_for(protocol)) if kind == "network" else [BASELINE_KIND]
+    configured_seeds = list(exp.seeds_for(protocol))
+    models = _select("variants", models, configured_models) if kind == "network" else configured_models
+    seeds = [int(s) for s in _select("seeds", seeds, configured_seeds)]
+    return [
+        RunKey(kind, protocol, fold, m, s)
+        for fold in study.folds(protocol)
+        for m in models
+        for s in seeds
+    ]
+
+
+def _select(what: str, chosen, configured: list) -> list:
+    from soilnet.config import parse_list
+
+    chosen = parse_list(chosen)
+    if chosen is None:
+        return configured
+    outside = [c for c in chosen if c not in configured and str(c) not in map(str, configured)]
+    if outside:
+        raise ConfigConflictError(
+            f"{what} {outside} are not in the recorded configuration ({configured}); re-run "
+            f"chapter 1 with --set experiment.{what}=[...] to add them."
+        )
+    return [type(configured[0])(c) for c in chosen]
+
+
+def network_run_address(store, split_dir: Path, protocol: str, fold, config) -> str:
+    """Address of a network run (the same for the book and ``python -m soilnet train``)."""
+    settings = {k: v for k, v in asdict(config).items() if k != "device"}
+    return address(
+        {
+            "kind": "network", "store": store.fingerprint, "split": Path(split_dir).name,
+            "protocol": protocol, "fold": fold, "model": config.variant, "seed": config.seed,
+            "train_config": settings,
+        }
+    )  # fmt: skip
+
+
+def run_address(study: Study, key: RunKey, store) -> str:
+    """Address of a run: its inputs, hashed (see the module docstring)."""
+    split_dir = Path(study.record()["splits"])
+    if key.kind == "network":
+        config = study.config.run_config(key.model, key.seed, key.protocol)
+        return network_run_address(store, split_dir, key.protocol, key.fold, config)
+    return address(
+        {
+            "kind": key.kind, "store": store.fingerprint, "split": split_dir.name,
+            "protocol": key.protocol, "fold": key.fold, "model": key.model, "seed": key.seed,
+            "target_transform": asdict(TargetTransform(study.config.train.clip_g_per_kg)),
+        }
+    )  # fmt: skip
+
+
+def run_dir(study: Study, key: RunKey, store=None) -> Path:
+    return study.runs_dir / run_address(study, key, store or study.store())
+
+
+# ---------------------------------------------------------------------------------- chapter 1
+def prepare_data(study: Study) -> dict:
+    """Chapter 1: generate the twin if needed, consolidate, write the splits and study.json.
+
+    Returns:
+        the record written to ``study.json`` (configuration, data folder, store, splits,
+        counts).
+    """
+    from soilnet.splits import write_splits
+    from soilnet.store import consolidate
+    from soilnet.twin import write_twin
+
+    twin_summary = None
+    if not (study.data_dir / "points.csv").is_file():
+        if not study.data_dir.name.startswith("twin-"):
+            raise DatasetNotFoundError(
+                f"{study.data_dir} has no points.csv. Point data_dir at a folder in the layout "
+                "of data/README.md (e.g. one built with `python -m soilnet acquire`), or leave "
+                "it empty to use the synthetic twin (a folder named twin-* is generated)."
+            )
+        twin_summary = write_twin(study.data_dir, study.config.twin, progress=study.progress)
+    store = consolidate(
+        study.data_dir, study.config.store, stores_dir=study.stores_dir, progress=study.progress
+    )
+    split_dir = write_splits(store, study.config.split, study.splits_dir)
+    twin_json = study.data_dir / "twin.json"
+    return study.write_record(
+        store=str(store.path),
+        splits=str(split_dir),
+        n_points=len(store),
+        n_excluded=store.meta["n_excluded"],
+        is_twin=study.is_twin(),
+        twin=twin_summary or (json.loads(twin_json.read_text()) if twin_json.is_file() else None),
+    )
+
+
+# ---------------------------------------------------------------------------------- chapter 2
+def train_networks(study: Study, protocol: str = "random", variants=None, seeds=None) -> pd.DataFrame:
+    """Chapter 2: train each variant x seed (x fold); finished runs are reused, not retrained.
+
+    Args:
+        protocol: ``random`` or ``spatial``.
+        variants, seeds: a selection of the recorded configuration's (default all).
+
+    Returns:
+        test metrics of the selected runs, one row each (model, seed, fold, best_epoch,
+        train_seconds, rmse, ...).
+    """
+    from dataclasses import replace
+
+    from soilnet.trainer import run_inputs, train
+
+    store = study.store()
+    for key in plan(study, "network", protocol, variants, seeds):
+        config = replace(study.config.run_config(key.model, key.seed, protocol), device=study.device)
+        split = study.split(protocol, key.fold, store)
+        path = run_dir(study, key, store)
+        done = path / "run.json"
+        if done.is_file():
+            record = json.loads(done.read_text())
+            if record.get("complete") and record.get("inputs") == run_inputs(store, split, config):
+                continue  # finished with identical inputs: reused, not retrained
+        train(store, split, config, path, progress=study.progress)
+    return network_runs(study, protocol, variants, seeds)
+
+
+def _missing(study: Study, key: RunKey, path: Path) -> MissingOutputError:
+    chapter = 2 if key.kind == "network" else 3
+    return MissingOutputError(
+        f"The run {key.describe()} is missing ({path}): it is made by chapter {chapter} "
+        f"({CHAPTERS[chapter]}.ipynb) with this configuration. Run that chapter first with the "
+        f"same profile and work_dir (python -m soilnet book --profile {study.config.name})."
+    )
+
+
+def _run_record(study: Study, key: RunKey, store) -> tuple[Path, dict]:
+    path = run_dir(study, key, store)
+    record_path = path / "run.json"
+    if not record_path.is_file():
+        raise _missing(study, key, path)
+    record = json.loads(record_path.read_text())
+    if not record.get("complete", True):
+        raise _missing(study, key, path)
+    return path, record
+
+
+def network_runs(study: Study, protocol: str = "random", variants=None, seeds=None) -> pd.DataFrame:
+    """Test metrics of the configured network runs, one row per run (from their run.json)."""
+    store = study.store()
+    rows = []
+    for key in plan(study, "network", protocol, variants, seeds):
+        _, rec = _run_record(study, key, store)
+        rows.append(
+            {
+                "model": key.model, "seed": key.seed, "fold": key.fold_label,
+                "best_epoch": rec["best_epoch"], "train_seconds": rec["train_seconds_total"],
+                **rec["metrics"]["test"],
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def network_run_dirs(study: Study, protocol: str = "random") -> dict[RunKey, Path]:
+    """Folders of the configured network runs (each must be complete)."""
+    store = study.store()
+    return {
+        key: _run_record(study, key, store)[0] for key in plan(study, "network", protocol)
+    }
+
+
+def histories(study: Study, protocol: str = "random") -> dict[str, list[pd.DataFrame]]:
+    """Per-epoch histories of chapter 2's runs: variant -> one table per seed (and fold)."""
+    out: dict[str, list[pd.DataFrame]] = {}
+    for key, path in network_run_dirs(study, protocol).items():
+        out.setdefault(key.model, []).append(pd.read_csv(path / "history.csv"))
+    return out
+
+
+def run_records(study: Study, protocol: str = "random") -> pd.DataFrame:
+    """One row per network run with its run.json essentials (address, device, epochs, time)."""
+    rows = []
+    store = study.store()
+    for key in plan(study, "network", protocol):
+        path, rec = _run_record(study, key, store)
+        rows.append(
+            {
+                "model": key.model, "seed": key.seed, "fold": key.fold_label,
+                "run": path.name, "split": rec["split"], "split_hash": rec["split_hash"],
+                "store": rec["data_fingerprint"][:16], "device": rec["device"],
+                "epochs_run": rec["epochs_run"], "best_epoch": rec["best_epoch"],
+                "train_seconds": rec["train_seconds_total"], "lr": rec["train_config"]["lr"],
+                "batch_size": rec["train_config"]["batch_size"],
+                "torch": rec["versions"]["torch"],
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- chapter 3
+def run_baselines(study: Study, protocol: str = "random", seeds=None) -> pd.DataFrame:
+    """Chapter 3: null, the paper's RF, the strong RF and geographic kNN on the same splits.
+
+    The forests are fitted once per seed (``random_state=seed``) so their spread is comparable
+    with the networks'. Each (fold, seed) is one run folder with ``predictions.csv`` (test
+    points, one column per baseline, g/kg) and ``run.json`` (metrics, fit times).
+
+    Returns:
+        test metrics, one row per (baseline, seed, fold).
+    """
+    from soilnet.baselines import fit_predict_baselines
+
+    store = study.store()
+    target = TargetTransform(study.config.train.clip_g_per_kg)
+    for key in plan(study, "baselines", protocol, seeds=seeds):
+        path = run_dir(study, key, store)
+        if (path / "run.json").is_file():
+            continue
+        split = study.split(protocol, key.fold, store)
+        train = point_arrays(store, split.train, target)
+        test = point_arrays(store, split.test, target)
+        res = fit_predict_baselines(
+            train, test, band_names=store.band_names,
+            climate_variables=store.climate_variables or None, random_state=key.seed, n_jobs=-1,
+        )  # fmt: skip
+        preds = pd.DataFrame(
+            {
+                "Point_ID": test["point_id"],
+                "observed_g_per_kg": store.index["oc_g_per_kg"].to_numpy()[split.test],
+                "target_g_per_kg": test["target"],
+                **{name: pred for name, pred in res.items()},
+            }
+        )
+        record = {
+            "kind": BASELINE_KIND, "protocol": protocol, "fold": key.fold_label,
+            "seed": key.seed, "split": split.name, "store": store.fingerprint,
+            "target_transform": target.to_dict(),
+            "fit_seconds": {k: round(v, 3) for k, v in res.fit_seconds.items()},
+            "metrics": {n: regression_metrics(test["target"], p) for n, p in res.items()},
+            "complete": True, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }  # fmt: skip
+        with atomic_dir(path) as tmp:
+            preds.to_csv(tmp / "predictions.csv", index=False)
+            (tmp / "run.json").write_text(json.dumps(record, indent=2))
+    return baseline_runs(study, protocol, seeds)
+
+
+def baseline_runs(study: Study, protocol: str = "random", seeds=None) -> pd.DataFrame:
+    """Test metrics of the baseline runs, one row per (baseline, seed, fold)."""
+    store = study.store()
+    rows = []
+    for key in plan(study, "baselines", protocol, seeds=seeds):
+        _, rec = _run_record(study, key, store)
+        for name, metrics in rec["metrics"].items():
+            rows.append(
+                {
+                    "model": name, "seed": key.seed, "fold": key.fold_label,
+                    "fit_seconds": rec["fit_seconds"].get(name, np.nan), **metrics,
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- chapter 4
+#: The twin's references: name -> truth.csv column (E[min(SOC, 87) | ...], g/kg).
+TWIN_REFERENCES = {"oracle": "oracle_clipped", "oracle_spatial": "oracle_spatial_clipped"}
+
+
+def reference_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
+    """Metrics of the twin's closed-form references on each test set (empty for real data)."""
+    truth = study.truth()
+    if truth is None:
+        return pd.DataFrame()
+    store = study.store()
+    target = TargetTransform(study.config.train.clip_g_per_kg)
+    ref = truth.set_index("Point_ID").loc[store.point_ids]
+    observed = target.target_g_per_kg(store.index["oc_g_per_kg"].to_numpy())
+    rows = []
+    for fold in study.folds(protocol):
+        test = study.split(protocol, fold, store).test
+        for name, column in TWIN_REFERENCES.items():
+            rows.append(
+                {
+                    "model": name, "seed": 0, "fold": -1 if fold is None else fold,
+                    **regression_metrics(observed[test], ref[column].to_numpy()[test]),
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def all_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
+    """References, networks and baselines of a protocol in one per-run table."""
+    study.record()  # chapter 1 first: name the earliest missing output
+    return pd.concat(
+        [reference_runs(study, protocol), network_runs(study, protocol), baseline_runs(study, protocol)],
+        ignore_index=True,
+    )
+
+
+# ---------------------------------------------------------------------------------- chapters 5, 6
+def test_predictions(study: Study, protocol: str = "random", seed: int | None = None) -> pd.DataFrame:
+    """Observed and predicted SOC at the test points: one column per network and baseline.
+
+    Args:
+        seed: which seed's runs (default the first configured for the protocol).
+
+    Returns:
+        Point_ID, long, lat, land_cover (when known), observed_g_per_kg, target_g_per_kg and
+        one column per model (g/kg).
+    """
+    seed = int(seed if seed is not None else study.config.experiment.seeds_for(protocol)[0])
+    store = study.store()
+    index = store.index.set_index("Point_ID")
+    frames = []
+    for fold in study.folds(protocol):
+        base_key = RunKey("baselines", protocol, fold, BASELINE_KIND, seed)
+        base_dir, _ = _run_record(study, base_key, store)
+        table = pd.read_csv(base_dir / "predictions.csv", keep_default_na=False, na_values=[""])
+        for variant in study.config.experiment.variants_for(protocol):
+            key = RunKey("network", protocol, fold, variant, seed)
+            path, _ = _run_record(study, key, store)
+            pred = pd.read_csv(path / "predictions.csv")
+            pred = pred[pred["split"] == "test"].set_index("Point_ID")["predicted_g_per_kg"]
+            table[variant] = pred.reindex(table["Point_ID"]).to_numpy()
+        frames.append(table)
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(1, "long", index.loc[table["Point_ID"], "long"].to_numpy())
+    table.insert(2, "lat", index.loc[table["Point_ID"], "lat"].to_numpy())
+    if "LC0_Desc" in index.columns:
+        table.insert(3, "land_cover", index.loc[table["Point_ID"], "LC0_Desc"].to_numpy())
+    return table
+
+
+def hybrid_variant(variants) -> str:
+    """The SoilNet hybrid among ``variants``: the one with the climate branch (else the last)."""
+    from soilnet.models import VARIANTS
+
+    variants = list(variants)
+    return next((v for v in variants if VARIANTS[v].uses_climate), variants[-1])
+
+
+def map_run(study: Study) -> Path:
+    """Run folder of the map model: the hybrid, first seed, random split."""
+    exp = study.config.experiment
+    key = RunKey("network", "random", None, hybrid_variant(exp.variants), exp.seeds[0])
+    return _run_record(study, key, study.store())[0]
+
+
+# ---------------------------------------------------------------------------------- chapter 6
+def make_map(study: Study):
+    """Chapter 6: predict SOC wall to wall on an EPSG:3035 grid and write COGs.
+
+    On the twin the grid's patches and climate come from the same synthetic world as the
+    points, and the world's oracle is written beside the prediction (``truth_map.tif``). The
+    maps go to ``<work_dir>/map/<address>/``, addressed by the run and the map settings.
+
+    Returns:
+        (prediction :class:`~soilnet.mapping.MapResult`, path of the twin's oracle map).
+    """
+    from soilnet.checkpoint import load_model
+    from soilnet.errors import ConfigurationError
+    from soilnet.mapping import predict_world_grid, truth_world_grid
+    from soilnet.twin import SyntheticWorld, TwinConfig
+
+    twin_json = study.data_dir / "twin.json"
+    if not twin_json.is_file():
+        raise ConfigurationError(
+            f"{study.data_dir} is real data: a wall-to-wall map needs patches and climate for "
+            "every grid cell. Build a prediction grid folder with `python -m soilnet acquire "
+            "--points grid.csv` and use soilnet.mapping.predict_store_grid on its store."
+        )
+    run = map_run(study)
+    model, norm, record = load_model(run)
+    settings = study.config.map
+    out = study.map_dir / address({"run": run.name, "map": asdict(settings)})
+    out.mkdir(parents=True, exist_ok=True)
+    twin = json.loads(twin_json.read_text())["config"]
+    world = SyntheticWorld(
+        TwinConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in twin.items()})
+    )
+    resolution_m = float(settings.resolution_km) * 1000.0
+    result = predict_world_grid(
+        model, norm, world, resolution_m, out / "soc_map.tif",
+        tile_cells=settings.tile_cells, batch_size=settings.batch_size,
+        scale_g_per_kg=record["inputs"]["target_transform"]["scale_g_per_kg"],
+        progress=study.progress,
+    )  # fmt: skip
+    truth = truth_world_grid(world, resolution_m, out / "truth_map.tif")
+    return result, truth.path

@@ -1,0 +1,76 @@
+"""Inference: predictions in g/kg from a trained model, for points and map cells alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from soilnet.bands import PAPER_CLIP_G_PER_KG
+from soilnet.errors import ConfigurationError
+from soilnet.models import SoilNetModel
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(
+            "device='cuda' was forced but no CUDA device is available; use 'auto' or 'cpu'."
+        )
+    return torch.device(device)
+
+
+@torch.no_grad()
+def predict(
+    model: SoilNetModel,
+    images: torch.Tensor | None,
+    climate: torch.Tensor | None,
+    indices: np.ndarray,
+    *,
+    scale_g_per_kg: float = PAPER_CLIP_G_PER_KG,
+    batch_size: int = 256,
+    amp: bool = False,
+) -> np.ndarray:
+    """Predict SOC (g/kg) for rows ``indices`` of normalised tensors.
+
+    Args:
+        model: a trained model (put in eval mode here).
+        images: normalised (N, C, S, S) tensor (``image`` of
+            :func:`soilnet.dataset.load_tensors`), or None for a climate-only variant.
+        climate: normalised (N, T, F) tensor, or None.
+        indices: rows to predict.
+        scale_g_per_kg: the target scale the model was trained with
+            (:attr:`soilnet.dataset.TargetTransform.scale_g_per_kg`).
+        batch_size: samples per forward pass.
+        amp: bfloat16 autocast and channels_last on CUDA.
+
+    Returns:
+        float64 (len(indices),) predictions in g/kg.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    idx_all = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+    for lo in range(0, len(idx_all), batch_size):
+        idx = idx_all[lo : lo + batch_size]
+        img = (
+            images[idx.to(images.device)].to(device, non_blocking=True)
+            if images is not None and model.spec.uses_image
+            else None
+        )
+        clim = (
+            climate[idx.to(climate.device)].to(device, non_blocking=True)
+            if climate is not None
+            else None
+        )
+        if img is not None and device.type == "cuda" and amp:
+            img = img.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
+        ):
+            pred = model(
+                img if model.spec.uses_image else None, clim if model.spec.uses_climate else None
+            )
+        out.append(pred.float().cpu())
+    return torch.cat(out).double().numpy() * scale_g_per_kg if out else np.zeros(0)

@@ -1,0 +1,98 @@
+"""Settings of a twin, the named twins, and variance-share edits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from soilnet.bands import CLIMATE_VARIABLES
+from soilnet.errors import ConfigurationError
+
+#: Names of the five variance shares of log SOC, in :attr:`TwinConfig.shares` order.
+SHARE_NAMES = ("pixel", "context", "climate", "spatial", "noise")
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """Settings of a twin. Sizes: see :data:`TWINS`.
+
+    Attributes:
+        n_points: number of LUCAS-like points.
+        patch_size_px: patch height and width in pixels (30 m ground pixels).
+        seed: world seed; the same seed gives the same world, points and files.
+        shares: variance shares in log space of (pixel, context, climate, spatial, noise);
+            must sum to 1.
+        cloud_fraction: share of patches with a cloud blob (NaN pixels in the optical bands).
+        spatial_length_km: length scale of the spatial residual field c4.
+        climate_variables: variables written under ``climate/``.
+    """
+
+    n_points: int = 5000
+    patch_size_px: int = 32
+    seed: int = 0
+    shares: tuple[float, float, float, float, float] = (0.35, 0.15, 0.15, 0.10, 0.25)
+    cloud_fraction: float = 0.03
+    spatial_length_km: float = 150.0
+    climate_variables: tuple[str, ...] = CLIMATE_VARIABLES
+
+    def __post_init__(self):
+        if self.n_points < 1:
+            raise ConfigurationError(f"TwinConfig.n_points must be >= 1; got {self.n_points}.")
+        if self.patch_size_px < 8:
+            raise ConfigurationError(
+                f"TwinConfig.patch_size_px must be >= 8; got {self.patch_size_px}."
+            )
+        if len(self.shares) != 5 or min(self.shares) < 0 or abs(sum(self.shares) - 1) > 1e-6:
+            raise ConfigurationError(
+                f"TwinConfig.shares must be 5 non-negative variance shares {SHARE_NAMES} summing to 1; got {self.shares}."
+            )
+        unknown = [v for v in self.climate_variables if v not in CLIMATE_VARIABLES]
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown climate variable(s) {unknown}; accepted: {CLIMATE_VARIABLES}."
+            )
+
+
+#: Named twin sizes: ``smoke`` for tests and quick looks, ``default`` for the CPU book,
+#: ``paper`` for the paper's 21,859 points at 64 x 64 px.
+TWINS: dict[str, TwinConfig] = {
+    "smoke": TwinConfig(n_points=400, patch_size_px=32),
+    "default": TwinConfig(n_points=5000, patch_size_px=32),
+    "paper": TwinConfig(n_points=21859, patch_size_px=64),
+}
+
+
+def resolve_twin(config: TwinConfig | str) -> TwinConfig:
+    """A :class:`TwinConfig` as given, or the one :data:`TWINS` names.
+
+    Raises:
+        ConfigurationError: ``config`` is a name not in :data:`TWINS`.
+    """
+    if not isinstance(config, str):
+        return config
+    if config not in TWINS:
+        raise ConfigurationError(f"Unknown twin profile {config!r}; accepted: {', '.join(TWINS)}.")
+    return TWINS[config]
+
+
+def with_shares(config: TwinConfig, **shares: float) -> TwinConfig:
+    """A copy of ``config`` with some variance shares replaced, the rest rescaled to sum to 1.
+
+    Example: ``with_shares(TWINS["default"], climate=0.0)`` moves the climate share into the
+    others proportionally.
+
+    Args:
+        config: the twin to start from.
+        **shares: new shares by name (:data:`SHARE_NAMES`), each in [0, 1].
+
+    Raises:
+        ConfigurationError: a share name is not in :data:`SHARE_NAMES`.
+    """
+    current = dict(zip(SHARE_NAMES, config.shares, strict=True))
+    unknown = set(shares) - set(SHARE_NAMES)
+    if unknown:
+        raise ConfigurationError(f"Unknown share(s) {sorted(unknown)}; accepted: {SHARE_NAMES}.")
+    fixed = sum(shares.values())
+    rest = [k for k in SHARE_NAMES if k not in shares]
+    scale = (1 - fixed) / max(sum(current[k] for k in rest), 1e-12)
+    new = {k: shares.get(k, current[k] * scale) for k in SHARE_NAMES}
+    return replace(config, shares=tuple(new[k] for k in SHARE_NAMES))

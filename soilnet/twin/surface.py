@@ -1,0 +1,160 @@
+"""What the twin's patches show: land-cover reflectance, spectral indices, terrain and clouds.
+
+Pure pixel rendering: given each pixel's land-cover class and smooth unit-variance noise fields
+(drawn by :class:`soilnet.twin.SyntheticWorld` from location-seeded generators), build the 14
+bands of :data:`soilnet.bands.BAND_NAMES` in physical units. Nothing here touches SOC; the
+world reads the SOC drivers (land cover, soil darkness, relief) from the same inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from soilnet import terrain
+from soilnet.bands import BAND_NAMES, compute_indices
+
+#: LUCAS ``LC0_Desc`` classes rendered by the twin; class k of a cover raster is LAND_COVER[k].
+LAND_COVER = ("Cropland", "Woodland", "Grassland", "Shrubland", "Bareland", "Wetlands")
+_CROPLAND, _BARELAND = 0, 4
+_VEGETATED = (1, 2, 3, 5)
+
+#: Winter surface reflectance (SR_B1..SR_B7) of the pure materials.
+_SOIL = np.array([0.10, 0.12, 0.16, 0.22, 0.28, 0.36, 0.30])
+_VEG = np.array([0.03, 0.04, 0.07, 0.05, 0.35, 0.20, 0.10])
+_SIGNATURES = np.array(
+    [
+        _SOIL,  # cropland: soil mixed with crop residue/vegetation, see reflectance()
+        [0.02, 0.03, 0.05, 0.04, 0.22, 0.12, 0.06],  # woodland
+        [0.04, 0.05, 0.08, 0.07, 0.30, 0.22, 0.12],  # grassland
+        [0.06, 0.07, 0.10, 0.12, 0.25, 0.28, 0.20],  # shrubland
+        _SOIL,  # bareland
+        [0.03, 0.04, 0.06, 0.05, 0.15, 0.07, 0.04],  # wetland
+    ]
+)
+#: Optical bands (reflectance and indices) that clouds blank; topography stays visible.
+_OPTICAL = slice(0, 12)
+#: Ground pixel size of every patch, metres.
+PIXEL_M = 30.0
+
+
+def smooth_unit(block: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian-smooth each field of a block and rescale it to unit SD.
+
+    Args:
+        block: float (N, C, S, S) white noise.
+        sigma_px: smoothing SD in pixels (reflecting edges).
+
+    Returns:
+        float64 (N, C, S, S), each (n, c) field with SD 1.
+    """
+    out = gaussian_filter(block, sigma=(0, 0, sigma_px, sigma_px), mode="reflect")
+    sd = out.reshape(block.shape[0], block.shape[1], -1).std(axis=-1)[..., None, None]
+    return out / np.maximum(sd, 1e-9)
+
+
+def reflectance(
+    cover: np.ndarray,
+    d_pix: np.ndarray,
+    u_veg: np.ndarray,
+    vigour_z: np.ndarray,
+    illum_z: np.ndarray,
+    pix_noise: np.ndarray,
+) -> np.ndarray:
+    """Winter surface reflectance of SR_B1..SR_B7.
+
+    Each pixel takes its class signature; bare and cropland soil darkens with the soil
+    darkness ``d`` (the SOC driver seen in the pixel), cropland mixes in a point-wide share of
+    vegetation, vegetated classes vary in NIR/SWIR vigour; then per-point illumination and
+    per-pixel sensor noise.
+
+    Args:
+        cover: int (N, S, S) land-cover class per pixel (index into :data:`LAND_COVER`).
+        d_pix: float (N, S, S) soil darkness per pixel.
+        u_veg: float (N,) uniform draw setting the cropland vegetation share.
+        vigour_z: float (N, S, S) unit noise of vegetation vigour.
+        illum_z: float (N,) standard normal illumination draw.
+        pix_noise: float (N, S, S) unit sensor noise.
+
+    Returns:
+        float64 (N, 7, S, S) reflectance in 0..1.
+    """
+    refl = _SIGNATURES[cover].transpose(0, 3, 1, 2).copy()  # (N, 7, S, S)
+    soil_dark = np.exp(-0.22 * d_pix)[:, None]
+    soil = _SOIL[None, :, None, None] * soil_dark
+    veg_frac = np.clip(0.15 + 0.12 * (2 * u_veg - 1) * 1.7, 0, 0.6)[:, None, None, None]
+    is_crop = (cover == _CROPLAND)[:, None]
+    is_bare = (cover == _BARELAND)[:, None]
+    refl = np.where(is_crop, (1 - veg_frac) * soil + veg_frac * _VEG[None, :, None, None], refl)
+    refl = np.where(is_bare, 0.95 * soil + 0.05 * _VEG[None, :, None, None], refl)
+    vegetated = np.isin(cover, _VEGETATED)[:, None]
+    vigour = 1 + 0.08 * vigour_z[:, None] * np.array([0, 0, 0, 0, 1, 0.3, 0])[None, :, None, None]
+    refl = np.where(vegetated, refl * vigour, refl)
+    illum = np.exp(0.06 * illum_z)[:, None, None, None]
+    refl = (
+        refl * illum * (1 + 0.04 * pix_noise[:, None])
+        + 0.004 * np.roll(pix_noise, 1, axis=-1)[:, None]
+    )
+    return np.clip(refl, 0.0, 1.0)
+
+
+def patch_elevation(elev: np.ndarray, relief_z: np.ndarray, relief_noise: np.ndarray) -> np.ndarray:
+    """Patch elevation: the regional elevation plus relief whose amplitude grows with altitude.
+
+    Args:
+        elev: float (N,) regional elevation at the patch centre, metres.
+        relief_z: float (N,) standard normal draw of the relief amplitude.
+        relief_noise: float (N, S, S) unit-SD smooth relief shape.
+
+    Returns:
+        float64 (N, S, S) elevation, metres.
+    """
+    amp = 12.0 * np.exp(0.5 * relief_z) * (1 + elev / 400.0)
+    return elev[:, None, None] + amp[:, None, None] * relief_noise
+
+
+def slope_percent(dem: np.ndarray) -> np.ndarray:
+    """Percent slope of patches on 30 m pixels, as acquisition computes it for real patches.
+
+    Delegates to :func:`soilnet.terrain.slope_percent` (Horn's 3x3 method, replicated edges),
+    so a model sees the same quantity on the twin and on real data.
+
+    Args:
+        dem: float (N, S, S) elevation, metres.
+
+    Returns:
+        float32 (N, S, S) percent slope (``tan(slope) * 100``).
+    """
+    return terrain.slope_percent(dem, PIXEL_M, PIXEL_M)
+
+
+def patch_image(refl: np.ndarray, dem: np.ndarray) -> np.ndarray:
+    """Stack the 14 bands in :data:`soilnet.bands.BAND_NAMES` order.
+
+    Args:
+        refl: float (N, 7, S, S) reflectance.
+        dem: float (N, S, S) elevation, metres.
+
+    Returns:
+        float32 (N, 14, S, S): reflectance, 5 indices, elevation (m), slope (%).
+    """
+    indices = np.stack([compute_indices(r) for r in refl])
+    image = np.concatenate([refl, indices, dem[:, None], slope_percent(dem)[:, None]], axis=1)
+    return image.astype(np.float32)
+
+
+def add_clouds(image: np.ndarray, cloudy: np.ndarray, blob: np.ndarray, stray: np.ndarray):
+    """Blank cloud pixels in place: a NaN blob in the optical bands, stray NaN in two indices.
+
+    Args:
+        image: float32 (N, 14, S, S) patches, modified in place.
+        cloudy: bool (N,) patches with a cloud.
+        blob: bool (N, S, S) the cloud's pixels (used where ``cloudy``): NaN in every optical
+            band.
+        stray: bool (N, S, S) pixels where only carbonateIndex and NDVI are NaN (stray gaps
+            in two indices, in every patch).
+    """
+    img_opt = image[:, _OPTICAL]
+    img_opt[np.broadcast_to((cloudy[:, None, None] & blob)[:, None], img_opt.shape)] = np.nan
+    for band in (BAND_NAMES.index("carbonateIndex"), BAND_NAMES.index("NDVI")):
+        image[:, band][stray] = np.nan

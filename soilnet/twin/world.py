@@ -1,0 +1,356 @@
+"""The continuous synthetic Europe: regional fields, the causal SOC model, and rendering.
+
+Covariates, patches, climate series and SOC can be rendered for any location in the EU-28 land
+area (EPSG:3035), so training points and a wall-to-wall map grid come from the same world.
+Everything is deterministic given ``seed``: per-location randomness is drawn from a generator
+seeded by ``(seed, round(x), round(y))``, so a location renders the same alone or in a batch.
+
+Causal model (log space, variance shares settable; defaults 35/15/15/10/25 %)::
+
+    log SOC = mu + sigma * (sqrt(s1) c1 + sqrt(s2) c2 + sqrt(s3) c3 + sqrt(s4) c4 + sqrt(s5) eps)
+
+- c1, *pixel*: land cover of the point's own pixel plus soil darkness ``d`` (darker bare and
+  cropland soil reflectance = more SOC): ``z(effect[LC] + 0.7 d)``.
+- c2, *context*: visible only across the whole patch: ``z(0.6 z(woodland share + 2 wetland
+  share) + 0.4 clip(z(-relative relief of the centre), +-3))``.
+- c3, *climate dynamics*: the number K of summer droughts 2010-2014, visible in the monthly
+  sequence but not in its 61-month mean (:mod:`soilnet.twin.climate`): ``(K - 2.4) / 1.2``
+  with K ~ Binomial(6, 0.4).
+- c4, *spatial residual*: a Gaussian random field over coordinates (length scale ~150 km).
+- eps: independent noise.
+
+``mu`` and ``sigma`` are fitted so the quartiles match LUCAS 2015 (12.5 / 20.4 / 38.6 g/kg).
+The slope band is rendered but drives nothing: relief enters c2 through the elevation alone.
+The oracle columns are the conditional means of :mod:`soilnet.twin.oracle`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from soilnet.geo import laea_to_lonlat, lonlat_to_laea
+from soilnet.grid import grid_cells, sample_land_points
+from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P, monthly_climate
+from soilnet.twin.config import TwinConfig
+from soilnet.twin.oracle import oracle_columns
+from soilnet.twin.surface import (
+    LAND_COVER,
+    add_clouds,
+    patch_elevation,
+    patch_image,
+    reflectance,
+    smooth_unit,
+)
+
+#: Target centre-pixel shares of the :data:`LAND_COVER` classes (LUCAS 2015).
+LAND_COVER_SHARES = (0.41, 0.30, 0.215, 0.04, 0.03, 0.005)
+#: Effect of the centre pixel's class on log SOC before standardisation (c1).
+LAND_COVER_EFFECT = (-0.55, 0.55, 0.25, 0.20, -0.75, 2.6)
+#: LUCAS quartiles of OC (g/kg) that mu and sigma are fitted to.
+LUCAS_QUARTILES = (12.5, 20.4, 38.6)
+
+
+def _rff(rng: np.random.Generator, n_features: int, length_m: float):
+    """A random-Fourier-feature Gaussian field with unit variance and squared-exponential kernel.
+
+    Returns:
+        ``f(x, y) -> float64 (N,)`` for EPSG:3035 metres.
+    """
+    omega = rng.normal(0.0, 1.0 / length_m, size=(n_features, 2))
+    phase = rng.uniform(0, 2 * np.pi, size=n_features)
+
+    def field_(x, y):
+        arg = np.outer(np.asarray(x, float), omega[:, 0]) + np.outer(
+            np.asarray(y, float), omega[:, 1]
+        )
+        return np.sqrt(2.0 / n_features) * np.cos(arg + phase).sum(axis=1)
+
+    return field_
+
+
+@dataclass
+class Rendered:
+    """What the world shows at a batch of locations.
+
+    Attributes:
+        image: float32 (N, 14, S, S) in :data:`soilnet.bands.BAND_NAMES` order; reflectance 0-1,
+            indices -1..1, elevation m, slope %; NaN under clouds.
+        climate: float32 (N, 61, F) monthly 2010-01..2015-01, variables as configured.
+        latent: per-point latent values (DataFrame): land cover, d, K, c1..c4, eps, ...
+    """
+
+    image: np.ndarray
+    climate: np.ndarray
+    latent: pd.DataFrame
+
+
+@dataclass
+class SyntheticWorld:
+    """The continuous synthetic Europe. Build with ``SyntheticWorld(TwinConfig(...))``.
+
+    Attributes:
+        config: the twin's settings.
+        mu, sigma: fitted location and scale of log SOC (log g/kg), set on construction.
+    """
+
+    config: TwinConfig = field(default_factory=TwinConfig)
+
+    def __post_init__(self):
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, 7919])
+        self._elev_field = _rff(rng, 256, 220e3)
+        self._lc_fields = [_rff(rng, 128, 300e3) for _ in LAND_COVER]
+        self._spatial_field = _rff(rng, 512, cfg.spatial_length_km * 1e3)
+        self._year_fields = [_rff(rng, 64, 800e3) for _ in range(6)]
+        # Mountain ranges (lon, lat, height m, radius km) so the relief looks like Europe's.
+        ranges = [(10.5, 46.6, 1900, 170), (0.5, 42.7, 1500, 110), (24.5, 46.8, 1100, 180),
+                  (13.5, 63.5, 900, 250), (-4.0, 40.5, 700, 300), (14.0, 42.5, 900, 140),
+                  (22.0, 41.0, 900, 150), (-4.0, 57.0, 500, 130), (2.8, 45.3, 800, 90)]  # fmt: skip
+        rx, ry = lonlat_to_laea([r[0] for r in ranges], [r[1] for r in ranges])
+        self._ranges = np.column_stack(
+            [rx, ry, [r[2] for r in ranges], [r[3] * 1e3 for r in ranges]]
+        )
+        self._lc_offset = np.zeros(len(LAND_COVER))
+        self._calibrate()
+
+    # ------------------------------------------------------------------ regional fields
+    def elevation_m(self, x, y) -> np.ndarray:
+        """Regional elevation (m) at EPSG:3035 locations, without the patch-scale relief."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        base = 180 + 220 * self._elev_field(x, y)
+        d2 = (x[:, None] - self._ranges[:, 0]) ** 2 + (y[:, None] - self._ranges[:, 1]) ** 2
+        bumps = (self._ranges[:, 2] * np.exp(-0.5 * d2 / self._ranges[:, 3] ** 2)).sum(axis=1)
+        return np.maximum(base + bumps, 0.0)
+
+    def _geography(self, x, y):
+        """(lon, lat, continentality 0 Atlantic .. 1 east, regional elevation m), each (N,)."""
+        lon, lat = laea_to_lonlat(x, y)
+        cont = np.clip((np.asarray(lon) + 10.0) / 45.0, 0, 1)
+        return np.asarray(lon), np.asarray(lat), cont, self.elevation_m(x, y)
+
+    def _lc_bias(self, x, y, lat, cont, elev) -> np.ndarray:
+        """(N, 6) regional land-cover propensities, before the calibrated class offsets."""
+
+        def sig(z):
+            return 1.0 / (1.0 + np.exp(-z))
+
+        e = elev / 1000.0
+        fields = np.column_stack([f(x, y) for f in self._lc_fields])
+        bias = np.column_stack(
+            [
+                0.8 * sig((55 - lat) / 3) - 0.9 * e,
+                1.2 * sig((lat - 57) / 3) + 0.6 * e,
+                0.3 + 0.6 * (1 - cont) + 0.3 * e,
+                1.0 * sig((42 - lat) / 2),
+                0.8 * sig((40 - lat) / 2) + 0.8 * (elev > 1500),
+                1.2 * sig((lat - 58) / 3),
+            ]
+        )
+        return 1.2 * (bias + 0.5 * fields)
+
+    # ------------------------------------------------------------------ calibration
+    def _calibrate(self):
+        """Fit land-cover offsets, standardisation constants, mu and sigma on a fixed sample."""
+        rng = np.random.default_rng([self.config.seed, 104729])
+        x, y = sample_land_points(4000, rng)
+        lon, lat, cont, elev = self._geography(x, y)
+        # Centre-pixel class = argmax(bias + jitter + unit-variance smooth noise); simulate it.
+        noise = rng.standard_normal((len(x), len(LAND_COVER))) * math.sqrt(1 + 0.5**2)
+        target = np.asarray(LAND_COVER_SHARES)
+        bias = self._lc_bias(x, y, lat, cont, elev) + noise
+        for _ in range(60):
+            cls = np.argmax(bias + self._lc_offset, axis=1)
+            share = np.bincount(cls, minlength=len(LAND_COVER)) / len(cls)
+            self._lc_offset = self._lc_offset + 0.7 * np.log(target / np.maximum(share, 1e-4))
+        self._std = {}
+        n_cal = 1500
+        # Rendered in chunks: memory stays near one chunk's patches.
+        lat_ = pd.concat(
+            [
+                self._render(
+                    x[lo : lo + 250], y[lo : lo + 250], with_climate=False, standardised=False
+                ).latent
+                for lo in range(0, n_cal, 250)
+            ],
+            ignore_index=True,
+        )
+        for key in ("c1_raw", "context_cover", "context_relief", "spatial_raw"):
+            self._std[key] = (float(lat_[key].mean()), float(lat_[key].std()))
+        c2a = self._z("context_cover", lat_["context_cover"])
+        c2b = np.clip(self._z("context_relief", lat_["context_relief"]), -3, 3)
+        c2_raw = 0.6 * c2a + 0.4 * c2b
+        self._std["c2_raw"] = (float(c2_raw.mean()), float(c2_raw.std()))
+        # mu, sigma: least squares of log LUCAS quartiles on the quartiles of the latent Z.
+        shares = np.sqrt(self.config.shares)
+        z_rng = np.random.default_rng([self.config.seed, 15485863])
+        c = np.column_stack(
+            [
+                self._z("c1_raw", lat_["c1_raw"]),
+                self._z("c2_raw", c2_raw),
+                (z_rng.binomial(DROUGHT_EVENTS, DROUGHT_P, n_cal) - 2.4) / 1.2,
+                self._z("spatial_raw", lat_["spatial_raw"]),
+                z_rng.standard_normal(n_cal),
+            ]
+        )
+        zq = np.quantile(c @ shares, [0.25, 0.5, 0.75])
+        slope, intercept = np.polyfit(zq, np.log(LUCAS_QUARTILES), 1)
+        self.mu, self.sigma = float(intercept), float(slope)
+
+    def _z(self, key, values):
+        m, s = self._std[key]
+        return (np.asarray(values, float) - m) / max(s, 1e-12)
+
+    # ------------------------------------------------------------------ rendering
+    def _point_rng(self, x: float, y: float) -> np.random.Generator:
+        return np.random.default_rng(
+            [self.config.seed, int(round(x)) & 0xFFFFFFFF, int(round(y)) & 0xFFFFFFFF]
+        )
+
+    def _point_draws(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Location-seeded draws: the same place always looks the same.
+
+        Returns:
+            white: float64 (N, 11, S, S) white noise: 6 land-cover fields, then soil texture,
+                vigour, relief, cloud and sensor noise.
+            per_point: float64 (N, 13): 6 class jitters, d, illumination, eps, u_veg, u_cloud,
+                K, relief amplitude.
+        """
+        n, s, n_cls = len(x), self.config.patch_size_px, len(LAND_COVER)
+        white = np.empty((n, n_cls + 5, s, s))
+        per_point = np.empty((n, 13))
+        for i in range(n):
+            r = self._point_rng(x[i], y[i])
+            white[i] = r.standard_normal((n_cls + 5, s, s))
+            per_point[i] = np.concatenate(
+                [
+                    r.standard_normal(n_cls),
+                    r.standard_normal(3),
+                    r.uniform(size=2),
+                    [r.binomial(DROUGHT_EVENTS, DROUGHT_P)],
+                    r.standard_normal(1),  # relief amplitude (last: earlier draws unchanged)
+                ]
+            )
+        return white, per_point
+
+    def render(self, x, y, *, with_climate: bool = True) -> Rendered:
+        """Render patches, climate series and latent SOC components at EPSG:3035 locations.
+
+        Args:
+            x, y: (N,) EPSG:3035 easting and northing, metres.
+            with_climate: also render the monthly climate (61 months x variables).
+
+        Returns:
+            a :class:`Rendered`; ``climate`` is empty (N, 0, 0) without ``with_climate``.
+        """
+        return self._render(
+            np.atleast_1d(x), np.atleast_1d(y), with_climate=with_climate, standardised=True
+        )
+
+    def _render(self, x, y, *, with_climate: bool, standardised: bool) -> Rendered:
+        cfg = self.config
+        n, s, n_cls = len(x), cfg.patch_size_px, len(LAND_COVER)
+        lon, lat, cont, elev = self._geography(x, y)
+        bias = self._lc_bias(x, y, lat, cont, elev) + self._lc_offset
+        white, per_point = self._point_draws(x, y)
+        jitter = 0.5 * per_point[:, :n_cls]
+        d, illum_z, eps = per_point[:, n_cls], per_point[:, n_cls + 1], per_point[:, n_cls + 2]
+        u_veg, u_cloud = per_point[:, n_cls + 3], per_point[:, n_cls + 4]
+        drought_k = per_point[:, n_cls + 5].astype(int)
+        relief_z = per_point[:, n_cls + 6]
+
+        # Land cover per pixel: regional propensity + point jitter + smooth pixel noise.
+        lc_noise = smooth_unit(white[:, :n_cls], 3.0)
+        cover = np.argmax(lc_noise + (bias + jitter)[:, :, None, None], axis=1)  # (N, S, S)
+        c0 = s // 2
+        centre = cover[:, c0, c0]
+        aux = smooth_unit(white[:, n_cls:], 4.0)  # soil texture, vigour, relief, cloud, spare
+        refl = reflectance(
+            cover,
+            d[:, None, None] + 0.3 * aux[:, 0],
+            u_veg,
+            aux[:, 1],
+            illum_z,
+            smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)[:, 0],
+        )
+        dem = patch_elevation(elev, relief_z, aux[:, 2])
+        image = patch_image(refl, dem)
+        blob = aux[:, 3] > 1.0
+        add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
+
+        # SOC components.
+        effect = np.asarray(LAND_COVER_EFFECT)[centre]
+        c1_raw = effect + 0.7 * d
+        context_cover = (cover == 1).mean(axis=(1, 2)) + 2 * (cover == 5).mean(axis=(1, 2))
+        rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
+        context_relief = -rel
+        spatial_raw = self._spatial_field(x, y)
+        latent = pd.DataFrame(
+            {
+                "x_3035": x,
+                "y_3035": y,
+                "long": lon,
+                "lat": lat,
+                "land_cover": np.asarray(LAND_COVER)[centre],
+                "soil_darkness_d": d,
+                "drought_count_K": drought_k,
+                "c1_raw": c1_raw,
+                "context_cover": context_cover,
+                "context_relief": context_relief,
+                "spatial_raw": spatial_raw,
+                "elevation_m": dem[:, c0, c0],
+            }
+        )
+        if standardised:
+            sh = np.sqrt(cfg.shares)
+            c1 = self._z("c1_raw", c1_raw)
+            c2_raw = 0.6 * self._z("context_cover", context_cover) + 0.4 * np.clip(
+                self._z("context_relief", context_relief), -3, 3
+            )
+            c2 = self._z("c2_raw", c2_raw)
+            c3 = (drought_k - DROUGHT_EVENTS * DROUGHT_P) / math.sqrt(
+                DROUGHT_EVENTS * DROUGHT_P * (1 - DROUGHT_P)
+            )
+            c4 = self._z("spatial_raw", spatial_raw)
+            known = sh[0] * c1 + sh[1] * c2 + sh[2] * c3
+            log_soc = self.mu + self.sigma * (known + sh[3] * c4 + sh[4] * eps)
+            soc = np.maximum(np.round(np.exp(log_soc), 1), 0.1)
+            latent = latent.assign(
+                c1=c1, c2=c2, c3=c3, c4=c4, eps=eps, OC=soc,
+                **oracle_columns(self.mu, self.sigma, cfg.shares, c1, c2, c3, c4),
+            )  # fmt: skip
+        climate = (
+            self._climate(x, y, lat, cont, elev, drought_k)
+            if with_climate
+            else np.empty((n, 0, 0), np.float32)
+        )
+        return Rendered(image=image, climate=climate, latent=latent)
+
+    def _climate(self, x, y, lat, cont, elev, drought_k) -> np.ndarray:
+        """(N, 61, F) float32 monthly climate of this world (:func:`monthly_climate`)."""
+        return monthly_climate(
+            x,
+            y,
+            lat,
+            cont,
+            elev,
+            drought_k,
+            seed=self.config.seed,
+            year_fields=self._year_fields,
+            variables=self.config.climate_variables,
+        )
+
+    # ------------------------------------------------------------------ grids
+    def grid(self, resolution_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Centres of the land cells of the map grid (:func:`soilnet.grid.grid_cells`).
+
+        Args:
+            resolution_m: cell size in metres.
+
+        Returns:
+            (x, y), float64 (N,) each, EPSG:3035 metres, row-major, north first.
+        """
+        return grid_cells(resolution_m)

@@ -1,0 +1,117 @@
+"""soilnet.experiment: content-addressed runs over protocol x fold x model x seed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from soilnet.checkpoint import load_model
+from soilnet.dataset import TargetTransform, load_tensors
+from soilnet.errors import ConfigConflictError, MissingOutputError
+from soilnet.experiment import (
+    hybrid_variant,
+    network_run_dirs,
+    network_runs,
+    plan,
+    prepare_data,
+    run_baselines,
+    train_networks,
+)
+from soilnet.inference import predict
+from soilnet.metrics import regression_metrics
+from soilnet.twin import TwinConfig, write_twin
+from soilnet.workspace import Study
+
+#: A study small enough for seconds: one CNN, one seed, one epoch, 16 px.
+TINY = [
+    "store.patch_size_px=16",
+    "experiment.variants=[resnet18]",
+    "experiment.seeds=[0]",
+    "experiment.epochs=1",
+    "experiment.spatial_variants=[resnet18]",
+    "experiment.spatial_epochs=1",
+    "split.block_km=400",
+    "split.k_folds=2",
+]
+
+
+@pytest.fixture(scope="module")
+def two_datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ab")
+    write_twin(root / "A", TwinConfig(n_points=40, patch_size_px=16, seed=11))
+    write_twin(root / "B", TwinConfig(n_points=44, patch_size_px=16, seed=12))
+    return root
+
+
+def test_data_a_then_b_in_one_workspace_gives_two_runs_trained_on_each(two_datasets, tmp_path):
+    work = tmp_path / "work"
+    results = {}
+    for name in ("A", "B"):
+        study = Study.create("smoke", str(two_datasets / name), str(work), TINY, "cpu")
+        prepare_data(study)
+        study = Study.open("smoke", None, str(work), TINY, "cpu")
+        table = train_networks(study, "random")
+        (run,) = network_run_dirs(study, "random").values()
+        results[name] = (study, run, table)
+    (_, run_a, _), (study_b, run_b, table_b) = results["A"], results["B"]
+    assert run_a != run_b and run_a.is_dir() and run_b.is_dir()
+    store_b = study_b.store()
+    record_b = json.loads((run_b / "run.json").read_text())
+    assert record_b["inputs"]["store"] == store_b.fingerprint
+    assert record_b["n"]["train"] + record_b["n"]["val"] + record_b["n"]["test"] == 44
+    # B's reported metrics are those of the weights in B's run folder, on B's test points.
+    model, norm, record = load_model(run_b)
+    target = TargetTransform(record["inputs"]["target_transform"]["clip_g_per_kg"])
+    tensors = load_tensors(store_b, norm, target)
+    split = study_b.split("random", None, store_b)
+    pred = predict(model, tensors["image"], tensors["climate"], split.test)
+    observed = target.target_g_per_kg(store_b.index["oc_g_per_kg"].to_numpy())[split.test]
+    np.testing.assert_allclose(regression_metrics(observed, pred)["rmse"], table_b["rmse"].iloc[0])
+    # A's run is still A's.
+    record_a = json.loads((run_a / "run.json").read_text())
+    assert record_a["inputs"]["store"] != store_b.fingerprint
+
+
+def test_identical_inputs_reuse_runs_and_changed_settings_do_not(two_datasets, tmp_path):
+    work = tmp_path / "work"
+    study = Study.create("smoke", str(two_datasets / "A"), str(work), TINY, "cpu")
+    prepare_data(study)
+    train_networks(study, "random")
+    (run,) = network_run_dirs(study, "random").values()
+    stamp = (run / "best.pt").stat().st_mtime_ns
+    train_networks(study, "random")  # reused: nothing retrained
+    assert (run / "best.pt").stat().st_mtime_ns == stamp
+    other = Study.create("smoke", str(two_datasets / "A"), str(work), [*TINY, "train.lr=0.01"], "cpu")
+    prepare_data(other)
+    with pytest.raises(MissingOutputError, match=r"resnet18 seed 0 \(random\).*chapter 2"):
+        network_runs(other, "random")  # the earlier run is not taken for this configuration
+    train_networks(other, "random")
+    (run2,) = network_run_dirs(other, "random").values()
+    assert run2 != run
+
+
+def test_selection_outside_the_recorded_configuration_is_refused(two_datasets, tmp_path):
+    study = Study.create("smoke", str(two_datasets / "A"), str(tmp_path / "w"), TINY, "cpu")
+    prepare_data(study)
+    with pytest.raises(ConfigConflictError, match="resnet18_glam.*experiment.variants"):
+        plan(study, "network", "random", models=["resnet18_glam"])
+    assert [k.seed for k in plan(study, "network", "random", seeds="[0]")] == [0]
+    assert [k.fold for k in plan(study, "baselines", "spatial")] == [0, 1]
+
+
+def test_baseline_runs_are_folders_with_predictions(two_datasets, tmp_path):
+    study = Study.create("smoke", str(two_datasets / "A"), str(tmp_path / "w"), TINY, "cpu")
+    prepare_data(study)
+    table = run_baselines(study, "random")
+    assert set(table["model"]) == {"null", "rf_paper", "rf_strong", "geo_knn"}
+    (folder,) = [p for p in (tmp_path / "w" / "runs").iterdir() if (p / "predictions.csv").is_file()]
+    record = json.loads((folder / "run.json").read_text())
+    assert record["kind"] == "baselines" and record["store"] == study.store().fingerprint
+
+
+def test_hybrid_is_chosen_by_its_climate_branch():
+    assert hybrid_variant(["resnet18", "resnet18_glam_lstm", "resnet18_glam"]) == "resnet18_glam_lstm"
+    assert hybrid_variant(["resnet18", "lstm"]) == "lstm"
+    assert hybrid_variant(["resnet18", "resnet18_glam"]) == "resnet18_glam"

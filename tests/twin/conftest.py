@@ -1,0 +1,31 @@
+"""The statistical sample shared by the tests of soilnet.twin: one world, 1,500 land points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soilnet.grid import sample_land_points
+from soilnet.twin import SyntheticWorld, TwinConfig
+
+#: Rendering config of the statistical tests: 16 px keeps ~1500 points well under a second.
+STATS = TwinConfig(n_points=100, patch_size_px=16, seed=11)
+N_STATS = 1500
+
+
+@pytest.fixture(scope="session")
+def world():
+    """The :data:`STATS` world. Shared: do not modify."""
+    return SyntheticWorld(STATS)
+
+
+@pytest.fixture(scope="session")
+def xy():
+    """(x, y) float64 (1500,) EPSG:3035 land points."""
+    return sample_land_points(N_STATS, np.random.default_rng(5))
+
+
+@pytest.fixture(scope="session")
+def rendered(world, xy):
+    """``world.render(*xy)``. Shared: do not modify its arrays."""
+    return world.render(*xy)

@@ -1,0 +1,73 @@
+"""Tests for soilnet.twin.climate: monthly climate whose droughts hide from the means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soilnet.twin import (
+    CLIMATE_MONTHS,
+    SyntheticWorld,
+    clipped_lognormal_mean,
+    monthly_climate,
+    with_shares,
+)
+
+from .conftest import STATS
+
+
+def test_droughts_hidden_in_the_means(world, xy, rendered):
+    k = rendered.latent["drought_count_K"].to_numpy()
+    x, y = xy
+    _, lat, cont, elev = world._geography(x, y)
+    dry = world._climate(x, y, lat, cont, elev, k)
+    plain = world._climate(x, y, lat, cont, elev, np.zeros_like(k))
+    np.testing.assert_array_equal(dry, rendered.climate)
+    assert not np.array_equal(dry, plain)
+    # Per point and variable, the 61-month mean is the no-drought mean.
+    np.testing.assert_allclose(dry.astype(np.float64).mean(axis=1), plain.astype(np.float64).mean(axis=1),
+                               rtol=1e-5, atol=1e-4)  # fmt: skip
+    for j, var in enumerate(STATS.climate_variables):
+        assert abs(np.corrcoef(k, dry[:, :, j].mean(axis=1))[0, 1]) < 0.1, var
+    pr = rendered.climate[:, :, STATS.climate_variables.index("pr")]
+    assert np.corrcoef(k, pr.min(axis=1))[0, 1] < -0.15
+    dry_months = (pr < 0.25 * np.median(pr, axis=1, keepdims=True)).sum(axis=1)
+    assert np.corrcoef(k, dry_months)[0, 1] > 0.7
+
+
+def test_climate_share_zero_makes_soc_independent_of_droughts(world, xy, rendered):
+    k = rendered.latent["drought_count_K"].to_numpy()
+    assert np.corrcoef(k, np.log(rendered.latent["OC"]))[0, 1] > 0.25  # default: share 0.15
+    no_climate = with_shares(STATS, climate=0.0)
+    assert no_climate.shares[2] == 0.0 and sum(no_climate.shares) == pytest.approx(1.0)
+    ratio = np.array(no_climate.shares)[[0, 1, 3, 4]] / np.array(STATS.shares)[[0, 1, 3, 4]]
+    np.testing.assert_allclose(ratio, ratio[0])  # the rest rescaled proportionally
+    other_world = SyntheticWorld(no_climate)
+    other = other_world.render(*xy, with_climate=False).latent
+    np.testing.assert_array_equal(other["drought_count_K"], k)  # same world, same K
+    assert abs(np.corrcoef(k, np.log(other["OC"]))[0, 1]) < 0.08
+    # c3 plays no role: the oracle is a function of c1 and c2 alone.
+    sh = np.sqrt(no_climate.shares)
+    a = other_world.mu + other_world.sigma * (sh[0] * other["c1"] + sh[1] * other["c2"])
+    b = other_world.sigma * np.sqrt(no_climate.shares[3] + no_climate.shares[4])
+    np.testing.assert_allclose(other["oracle_clipped"], clipped_lognormal_mean(a.to_numpy(), b))
+
+
+def test_monthly_climate_selects_variables_in_the_order_asked(world, xy, rendered):
+    x, y = xy[0][:40], xy[1][:40]
+    k = rendered.latent["drought_count_K"].to_numpy()[:40]
+    _, lat, cont, elev = world._geography(x, y)
+    two = monthly_climate(
+        x, y, lat, cont, elev, k,
+        seed=STATS.seed, year_fields=world._year_fields, variables=("tmmx", "pr"),
+    )  # fmt: skip
+    assert two.shape == (40, CLIMATE_MONTHS, 2) and two.dtype == np.float32
+    full = rendered.climate[:40]
+    for j, var in enumerate(("tmmx", "pr")):
+        np.testing.assert_array_equal(two[:, :, j], full[:, :, STATS.climate_variables.index(var)])
+    # Another seed draws other noise and drought months at the same places.
+    other = monthly_climate(
+        x, y, lat, cont, elev, k,
+        seed=STATS.seed + 1, year_fields=world._year_fields, variables=("tmmx", "pr"),
+    )  # fmt: skip
+    assert not np.array_equal(other, two)
