@@ -159,7 +159,8 @@ def write_world(root: Path, n_points: int, n_scenes: int, scene_px: int, seed: i
     half_extent = scene_px * 30 / 2 - 1_500
     if (side - 1) * SPACING_M / 2 > half_extent:
         raise SystemExit(
-            f"--points {n_points} do not fit {SPACING_M / 1000:g} km apart in a {scene_px}-px scene; raise --scene-px."
+            f"--points {n_points} do not fit {SPACING_M / 1000:g} km apart in a {scene_px}-px "
+            "scene; raise --scene-px."
         )
     offsets = (np.arange(side) - (side - 1) / 2) * SPACING_M
     gx, gy = np.meshgrid(xs[0] + offsets, ys[0] + offsets)
@@ -279,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         ),
         row(
             "  of which QA_PIXEL / DEM / STAC+token",
-            f"{qa_reads['bytes'].sum() / n / 1e6:.2f} / {dem_reads['bytes'].sum() / n / 1e6:.2f} / {stac['bytes'].sum() / n / 1e6:.3f} MB per point",
+            f"{qa_reads['bytes'].sum() / n / 1e6:.2f} / {dem_reads['bytes'].sum() / n / 1e6:.2f}"
+            f" / {stac['bytes'].sum() / n / 1e6:.3f} MB per point",
         ),
         row(
             "patch files written (float32, DEFLATE)", f"{patch_bytes / n_ok / 1e6:.2f} MB per patch"
@@ -295,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
         row(f"{LUCAS_POINTS:,} points, bytes", f"{LUCAS_POINTS * per_point_bytes / 1e9:.0f} GB"),
         row(
             f"{LUCAS_POINTS:,} points over a network (model)",
-            f"{net_s / 3600:.1f} h = max(requests x {args.rtt_ms:g} ms / {args.real_workers} workers, bytes / {args.mbps:g} MB/s)",
+            f"{net_s / 3600:.1f} h = max(requests x {args.rtt_ms:g} ms / {args.real_workers} "
+            f"workers, bytes / {args.mbps:g} MB/s)",
         ),
     ]
     print(f"world written in {build_s:.1f} s under {root}")

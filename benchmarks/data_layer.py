@@ -4,7 +4,8 @@
 For each twin profile (:data:`soilnet.twin.TWINS`) it measures, in one run:
 
 - generation time and disk size of the twin (``write_twin`` into ``<out>/twin-<profile>``);
-- consolidation time into ``store/<S>px`` and the time of a second, no-op consolidation;
+- consolidation time into the content-addressed store under ``<out>/twin-<profile>-work/stores``
+  (the twin folder is only read) and the time of a second, no-op consolidation;
 - batch read throughput (samples/s, batches of 32 random indices) of the consolidated store
   (a gather from the memory-mapped ``images.npy``) against reopening each GeoTIFF per sample
   (``read_patch`` + ``fill_nan`` + ``resample_patch``), side by side, and their ratio.
@@ -18,6 +19,7 @@ Usage::
 
     python benchmarks/data_layer.py                      # smoke and default, in a temp folder
     python benchmarks/data_layer.py --out /tmp/bench --profiles smoke default
+    python benchmarks/data_layer.py --profiles smoke   # a quick check (400 points, ~15 s)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import torch
 # Run from a checkout without installing the package: the repository root goes on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from soilnet.config import StoreConfig  # noqa: E402
 from soilnet.io.patches import fill_nan, read_patch, resample_patch  # noqa: E402
 from soilnet.store import Store, consolidate  # noqa: E402
 from soilnet.twin import TWINS as PROFILES  # noqa: E402
@@ -85,21 +88,31 @@ def file_batches_per_s(store: Store, paths: list[Path], batches: list[np.ndarray
 def run_profile(name: str, out: Path, size_px: int | None, batch_size: int, seed: int) -> dict:
     config = PROFILES[name]
     twin = out / f"twin-{name}"
+    # Derived files (the stores) go to a work folder beside the twin, never inside it.
+    work = out / f"twin-{name}-work"
     if twin.exists():
         if not (twin / "twin.json").is_file():
             raise SystemExit(f"{twin} exists and is not a twin folder; choose another --out.")
         shutil.rmtree(twin)  # measure a fresh generation
+    if work.exists():
+        if any(p.name != "stores" for p in work.iterdir()):
+            raise SystemExit(
+                f"{work} holds more than this benchmark's stores; choose another --out."
+            )
+        shutil.rmtree(work)  # measure a fresh consolidation
+    stores_dir = work / "stores"
     start = time.perf_counter()
     write_twin(twin, config)
     generation_s = time.perf_counter() - start
     size_bytes, n_files = disk_bytes(twin)
 
     size = size_px or config.patch_size_px
+    store_config = StoreConfig(patch_size_px=size)
     start = time.perf_counter()
-    store = consolidate(twin, size_px=size)
+    store = consolidate(twin, store_config, stores_dir=stores_dir)
     consolidation_s = time.perf_counter() - start
     start = time.perf_counter()
-    again = consolidate(twin, size_px=size)
+    again = consolidate(twin, store_config, stores_dir=stores_dir)
     rerun_s = time.perf_counter() - start
     assert again.fingerprint == store.fingerprint
     store_bytes, _ = disk_bytes(store.path)

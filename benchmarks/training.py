@@ -9,7 +9,7 @@ Prints markdown tables (paste them into ``benchmarks/README.md``):
    scaled target, backward and an Adam step. "batch prep" is the share of the step spent on the
    gather and the augmentation (the trainer has no loader to wait for; the issue's target is
    under 5 %). Both are medians over the timed steps (robust to a busy neighbour process).
-2. Inference throughput of :func:`soilnet.trainer.predict` (batches of 256, median over them).
+2. Inference throughput of :func:`soilnet.inference.predict` (batches of 256, median over them).
 3. Random Forest fit time (the paper's RF and the strong RF of :mod:`soilnet.baselines`) on the
    default twin's training split.
 4. With CUDA, table 1 and 2 again on the GPU, mixed precision (bfloat16 autocast and
@@ -18,17 +18,26 @@ Prints markdown tables (paste them into ``benchmarks/README.md``):
 ResNet-18 variants use ``stem_maxpool=False`` at 32 px (the CPU profile) and the paper's stem
 at 64 px; ResNet-101 variants always use the paper's stem. The data is the default twin
 (``soilnet.twin.TWINS["default"]``: 5,000 points, 32 px patches), written once into
-``--data`` and consolidated at 32 px and at 64 px (resampled); both are reused when present.
+``--data`` and consolidated at 32 px and at 64 px (resampled) into ``--work-dir`` (default:
+``<data>-work`` beside the twin; the twin folder is only read), with the paper's random
+70/10/20 split (seed 0) of each store; all are reused when present.
+
+``--quick`` only checks that the script works: a 300-point twin (default ``--data``
+``/tmp/soilnet-quick-twin``), 2 timed steps (1 for ResNet-101), 64 inference samples, one
+torch thread unless ``--threads`` is given. Its numbers are not benchmarks.
 
 Usage::
 
-    python benchmarks/training.py [--data /tmp/soilnet-default-twin] [--threads N]
+    python benchmarks/training.py [--data /tmp/soilnet-default-twin] [--work-dir DIR] [--threads N]
+    python benchmarks/training.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -40,16 +49,16 @@ import numpy as np
 import torch
 
 from soilnet import trainer
-from soilnet.bands import PAPER_CLIP_G_PER_KG
 from soilnet.baselines import fit_predict_baselines
-from soilnet.dataset import load_tensors
+from soilnet.config import SplitConfig, StoreConfig, TrainConfig
+from soilnet.dataset import TargetTransform, load_tensors, point_arrays
+from soilnet.inference import predict
 from soilnet.models import VARIANTS, count_parameters
-from soilnet.splits import load_split, write_splits
+from soilnet.splits import Split, open_split, write_splits
 from soilnet.store import Store, consolidate
-from soilnet.trainer import TrainConfig, prepare_batch
+from soilnet.trainer import prepare_batch
 from soilnet.transforms import Normalization
-from soilnet.twin import TWINS as PROFILES
-from soilnet.twin import write_twin
+from soilnet.twin import TWINS, TwinConfig, write_twin
 
 BENCH_VARIANTS = (
     "resnet18",
@@ -63,6 +72,12 @@ BENCH_VARIANTS = (
 SIZES = (32, 64)
 BATCH = 32
 INFER_BATCH = 256
+#: The paper's target transform: SOC clipped at 87 g/kg, trained on SOC / 87.
+TARGET = TargetTransform(87.0)
+#: The twin of ``--quick`` (a check that the script runs, not a benchmark).
+QUICK_TWIN = dataclasses.replace(TWINS["smoke"], n_points=300)
+QUICK_DATA = Path("/tmp/soilnet-quick-twin")
+DEFAULT_DATA = Path("/tmp/soilnet-default-twin")
 
 
 @dataclass
@@ -83,23 +98,30 @@ def stem_maxpool_for(variant: str, size: int) -> bool:
     return not (variant.startswith("resnet18") and size == 32)
 
 
-def ensure_data(data: Path) -> dict[int, Store]:
-    """Write the default twin once, consolidate it at 32 and 64 px (no-ops when present)."""
-    if not (data / "twin.json").is_file():
-        print(f"Writing the default twin (5,000 points) to {data} ...", file=sys.stderr)
+def ensure_data(data: Path, work: Path, twin: TwinConfig) -> dict[int, Store]:
+    """Write the twin once, consolidate it at 32 and 64 px into ``work`` (no-ops when present)."""
+    if (data / "twin.json").is_file():
+        written = json.loads((data / "twin.json").read_text())["config"]
+        if written["n_points"] != twin.n_points or written["seed"] != twin.seed:
+            raise SystemExit(
+                f"{data} holds a twin of {written['n_points']:,} points (seed {written['seed']}), "
+                f"not the {twin.n_points:,} (seed {twin.seed}) this run needs; choose another --data."
+            )
+    else:
+        print(f"Writing the twin ({twin.n_points:,} points) to {data} ...", file=sys.stderr)
         t0 = time.perf_counter()
-        write_twin(data, PROFILES["default"], progress=True)
+        write_twin(data, twin, progress=True)
         print(f"  done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return {size: consolidate(data, size_px=size) for size in SIZES}
+    return {
+        size: consolidate(data, StoreConfig(patch_size_px=size), stores_dir=work / "stores")
+        for size in SIZES
+    }
 
 
-def split_of(data: Path, store: Store):
-    """The paper's random 70/10/20 split (seed 0) of the twin."""
-    path = data / "splits" / "random_seed0.csv"
-    if not path.is_file():
-        xy = store.index[["x_3035", "y_3035"]].to_numpy()
-        write_splits(data, store.point_ids, xy)
-    return load_split(path, store.point_ids)
+def split_of(work: Path, store: Store) -> Split:
+    """The paper's random 70/10/20 split (seed 0) of a store (the same points for every size)."""
+    split_dir = write_splits(store, SplitConfig(), work / "splits")
+    return open_split(split_dir, store, "random")
 
 
 def cpu_name() -> str:
@@ -122,7 +144,7 @@ def time_variant(
     variant: str,
     size: int,
     store: Store,
-    tensors: tuple[torch.Tensor, torch.Tensor | None],
+    tensors: dict[str, torch.Tensor | None],
     train_idx: np.ndarray,
     device: torch.device,
     *,
@@ -145,15 +167,9 @@ def time_variant(
     if use_amp:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    images, climate = tensors
-    if not model.spec.uses_climate:
-        climate = None
-    oc = store.index["oc_g_per_kg"].to_numpy(np.float64)
-    target = torch.as_tensor(
-        np.minimum(oc, PAPER_CLIP_G_PER_KG) / PAPER_CLIP_G_PER_KG,
-        dtype=torch.float32,
-        device=images.device,
-    )
+    # As the trainer: climate is dropped for variants without it (prediction then skips it).
+    tensors = {**tensors, "climate": tensors["climate"] if model.spec.uses_climate else None}
+    images, climate = tensors["image"], tensors["climate"]
     gen = torch.Generator().manual_seed(0)
     order = torch.as_tensor(train_idx, dtype=torch.long)
     order = order[torch.randperm(len(order), generator=gen)]
@@ -166,9 +182,7 @@ def time_variant(
         t0 = time.perf_counter()
         # --- the trainer's batch preparation (soilnet.trainer.train) ---
         idx = order[lo : lo + BATCH]
-        img, clim, y = prepare_batch(
-            idx, images, climate, target, model, config, gen, device, use_amp
-        )
+        img, clim, y = prepare_batch(tensors, idx, model, config, gen, device, use_amp)
         _sync(device)
         t1 = time.perf_counter()
         # --- forward, loss, backward, step ---
@@ -185,14 +199,18 @@ def time_variant(
             total.append(t2 - t0)
 
     # Inference: predict() in chunks of its default batch (256); median rate over the chunks.
-    idx = np.arange(n_infer)
-    trainer.predict(model, images, climate, idx[:BATCH], amp=use_amp)  # warm-up
+    idx = np.arange(min(n_infer, len(store)))
+    scale = TARGET.scale_g_per_kg
+    predict(model, images, climate, idx[:BATCH], scale_g_per_kg=scale, amp=use_amp)  # warm-up
     rates = []
-    for lo in range(0, n_infer, INFER_BATCH):
+    for lo in range(0, len(idx), INFER_BATCH):
         chunk = idx[lo : lo + INFER_BATCH]
         _sync(device)
         t0 = time.perf_counter()
-        trainer.predict(model, images, climate, chunk, batch_size=INFER_BATCH, amp=use_amp)
+        predict(
+            model, images, climate, chunk, scale_g_per_kg=scale, batch_size=INFER_BATCH,
+            amp=use_amp,
+        )  # fmt: skip
         _sync(device)
         rates.append(len(chunk) / (time.perf_counter() - t0))
     step_s = float(np.median(total))
@@ -228,7 +246,7 @@ def timing_table(rows: list[Timing]) -> str:
 
 def run_table(
     stores: dict[int, Store],
-    split,
+    splits: dict[int, Split],
     device: torch.device,
     *,
     amp: bool,
@@ -240,9 +258,9 @@ def run_table(
 ) -> str:
     rows = []
     for size in SIZES:
-        store = stores[size]
+        store, split = stores[size], splits[size]
         norm = Normalization.fit(store.images, store.climate, split.train)
-        tensors = load_tensors(store, norm, device if device.type == "cuda" else "cpu")
+        tensors = load_tensors(store, norm, TARGET, device if device.type == "cuda" else "cpu")
         for variant in BENCH_VARIANTS:
             large = variant.startswith("resnet101")
             t0 = time.perf_counter()
@@ -268,19 +286,10 @@ def run_table(
     return timing_table(rows)
 
 
-def rf_table(store: Store, split, n_jobs: int | None) -> str:
-    oc = np.minimum(store.index["oc_g_per_kg"].to_numpy(np.float64), PAPER_CLIP_G_PER_KG)
-    xy = store.index[["x_3035", "y_3035"]].to_numpy()
-
-    def part(idx):
-        return {
-            "image": np.asarray(store.images[np.sort(idx)]),
-            "climate": None if store.climate is None else np.asarray(store.climate[np.sort(idx)]),
-            "xy_m": xy[np.sort(idx)],
-            "target": oc[np.sort(idx)],
-        }
-
-    train, test = part(split.train), part(split.test)
+def rf_table(store: Store, split: Split, n_jobs: int | None) -> str:
+    # Rows in ascending order, as before; targets clipped at 87 g/kg (the networks' target).
+    train = point_arrays(store, np.sort(split.train), TARGET)
+    test = point_arrays(store, np.sort(split.test), TARGET)
     first_month = int(store.months[0][4:6]) if store.months else 1
     result = fit_predict_baselines(
         train,
@@ -308,22 +317,58 @@ def rf_table(store: Store, split, n_jobs: int | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/tmp/soilnet-default-twin"))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"twin folder, only read once written (default: {DEFAULT_DATA}; "
+        f"{QUICK_DATA} with --quick)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="folder for the stores and splits (default: <data>-work beside the twin)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--steps", type=int, default=20, help="timed CPU steps (small models)")
-    parser.add_argument("--steps-large", type=int, default=6, help="timed CPU steps (ResNet-101)")
-    parser.add_argument("--gpu-steps", type=int, default=30, help="timed GPU steps")
+    parser.add_argument("--steps", type=int, default=None, help="timed CPU steps (small models)")
+    parser.add_argument(
+        "--steps-large", type=int, default=None, help="timed CPU steps (ResNet-101)"
+    )
+    parser.add_argument("--gpu-steps", type=int, default=None, help="timed GPU steps")
     parser.add_argument("--rf-jobs", type=int, default=-1, help="n_jobs of the forests")
     parser.add_argument("--skip-rf", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="check that the script works: a 300-point twin, 2 steps (1 for ResNet-101), "
+        "64 inference samples, 1 thread; not a benchmark",
+    )
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads or args.quick:
+        # One thread in a quick check: on a shared machine two spinning threads can be far slower.
+        torch.set_num_threads(args.threads or 1)
+    twin_name, twin = ("quick", QUICK_TWIN) if args.quick else ("default", TWINS["default"])
+    data = args.data or (QUICK_DATA if args.quick else DEFAULT_DATA)
+    work = args.work_dir or data.with_name(data.name + "-work")
+
+    def pick(value: int | None, quick: int, full: int) -> int:
+        return value if value is not None else (quick if args.quick else full)
+
+    steps = pick(args.steps, 2, 20)
+    steps_large = pick(args.steps_large, 1, 6)
+    gpu_steps = pick(args.gpu_steps, 3, 30)
+    warmup_cpu, warmup_gpu = (1, 2) if args.quick else (2, 5)
+    n_infer, n_infer_large = (64, 64) if args.quick else (1024, 512)
 
     t_start = time.perf_counter()
-    stores = ensure_data(args.data)
-    split = split_of(args.data, stores[32])
+    stores = ensure_data(data, work, twin)
+    splits = {size: split_of(work, store) for size, store in stores.items()}
+    split = splits[32]
     load0 = os.getloadavg()
     print("# SoilNet training benchmark\n")
+    if args.quick:
+        print("_Quick check (--quick): a small twin and few steps; the numbers mean little._\n")
     print(f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"- arguments: `{' '.join(argv if argv is not None else sys.argv[1:]) or '(defaults)'}`")
     print(
@@ -332,8 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Python {platform.python_version()}"
     )
     print(
-        f"- data: default twin at {args.data} ({len(stores[32]):,} points, "
-        f"{len(split.train):,} training), batch {BATCH}"
+        f"- data: {twin_name} twin at {data} ({len(stores[32]):,} points, "
+        f"{len(split.train):,} training), batch {BATCH}; stores and splits in {work}"
     )
     print(f"- load average at start: {load0[0]:.2f} (1 min)")
     if torch.cuda.is_available():
@@ -345,19 +390,19 @@ def main(argv: list[str] | None = None) -> None:
     print(
         run_table(
             stores,
-            split,
+            splits,
             torch.device("cpu"),
             amp=False,
-            steps=args.steps,
-            steps_large=args.steps_large,
-            warmup=2,
-            n_infer=1024,
-            n_infer_large=512,
+            steps=steps,
+            steps_large=steps_large,
+            warmup=warmup_cpu,
+            n_infer=n_infer,
+            n_infer_large=n_infer_large,
         )
     )
 
     if not args.skip_rf:
-        print("\n## Random Forest fit time (default twin, 32 px store, random split)\n")
+        print(f"\n## Random Forest fit time ({twin_name} twin, 32 px store, random split)\n")
         print(rf_table(stores[32], split, args.rf_jobs))
 
     if torch.cuda.is_available():
@@ -367,12 +412,12 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 run_table(
                     stores,
-                    split,
+                    splits,
                     torch.device("cuda"),
                     amp=amp,
-                    steps=args.gpu_steps,
-                    steps_large=args.gpu_steps,
-                    warmup=5,
+                    steps=gpu_steps,
+                    steps_large=gpu_steps,
+                    warmup=warmup_gpu,
                     n_infer=len(stores[32]),
                     n_infer_large=len(stores[32]),
                 )

@@ -35,10 +35,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.neighbors import KNeighborsRegressor
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+from sklearn.utils import validation as sk_validation
+from sklearn.utils.validation import check_is_fitted, check_X_y
 
 from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES, OPTICAL_BANDS
-from soilnet.errors import ConfigurationError, DataFormatError, first_ids
+from soilnet.errors import ConfigurationError, DataFormatError
+from soilnet.validation import check_array, check_consistent_length
 
 #: Baseline names accepted by :func:`fit_predict_baselines`, in table order.
 BASELINES: tuple[str, ...] = ("null", "rf_paper", "rf_strong", "geo_knn")
@@ -95,12 +97,10 @@ def _band_positions(band_names: Sequence[str], wanted: Sequence[str], what: str)
 
 def _check_image(image: object, band_names: Sequence[str], where: str = "image") -> np.ndarray:
     """Return ``image`` as an array of shape (N, C, H, W) with C == len(band_names)."""
-    arr = np.asarray(image)
-    if arr.ndim != 4:
-        raise DataFormatError(
-            f"{where} must have shape (N, C, H, W); got shape {arr.shape}. "
-            "Stack the patches along a leading sample axis."
-        )
+    arr = check_array(
+        image, where, axes=("N", "C", "H", "W"),
+        hint="Stack the patches along a leading sample axis.",
+    )  # fmt: skip
     if arr.shape[1] != len(band_names):
         raise DataFormatError(
             f"{where} has {arr.shape[1]} bands but band_names lists {len(band_names)} "
@@ -339,7 +339,7 @@ class NullBaseline(RegressorMixin, BaseEstimator):
     def predict(self, X: object) -> np.ndarray:
         """Return float64 (n_samples,) filled with the training mean."""
         check_is_fitted(self, "mean_")
-        X = check_array(X)
+        X = sk_validation.check_array(X)
         return np.full(X.shape[0], self.mean_, dtype=np.float64)
 
 
@@ -364,7 +364,7 @@ class GeoKNN(RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _xy_km(X: object) -> np.ndarray:
-        X = check_array(X, dtype=np.float64)
+        X = sk_validation.check_array(X, dtype=np.float64)
         if X.shape[1] != 2:
             raise DataFormatError(
                 f"GeoKNN expects xy of shape (n_samples, 2) (EPSG:3035 easting, northing in m); "
@@ -532,53 +532,29 @@ def _check_split(
     clim = split.get("climate")
     arrays["climate"] = None
     if clim is not None:
-        clim = np.asarray(clim)
-        if clim.ndim != 3:
-            raise DataFormatError(
-                f"{which}['climate'] must have shape (N, T, F); got shape {clim.shape}."
-            )
-        arrays["climate"] = clim
-        lengths["climate"] = clim.shape[0]
+        arrays["climate"] = check_array(clim, f"{which}['climate']", axes=("N", "T", "F"))
+        lengths["climate"] = arrays["climate"].shape[0]
     if split.get("xy") is not None:
-        xy = np.asarray(split["xy"], dtype=np.float64)
-        if xy.ndim != 2 or xy.shape[1] != 2:
-            raise DataFormatError(
-                f"{which}['xy'] must have shape (N, 2) (EPSG:3035 easting, northing in m); "
-                f"got shape {xy.shape}."
-            )
-        _check_finite(xy, f"{which}['xy']")
-        arrays["xy"] = xy
-        lengths["xy"] = xy.shape[0]
+        arrays["xy"] = check_array(
+            split["xy"], f"{which}['xy']", axes=("N", 2), dtype=np.float64, finite=True,
+            hint="(EPSG:3035 easting, northing in m)",
+        )  # fmt: skip
+        lengths["xy"] = arrays["xy"].shape[0]
     if use_target and split.get("target") is not None:
         y = np.asarray(split["target"], dtype=np.float64)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
-        if y.ndim != 1:
-            raise DataFormatError(f"{which}['target'] must have shape (N,); got shape {y.shape}.")
-        _check_finite(y, f"{which}['target']")
-        arrays["target"] = y
+        arrays["target"] = check_array(y, f"{which}['target']", axes=("N",), finite=True)
         lengths["target"] = y.shape[0]
     if not lengths:
         raise DataFormatError(f"{which} holds no arrays; pass at least 'image' or 'xy'.")
-    if len(set(lengths.values())) > 1:
-        desc = ", ".join(f"{which}[{k!r}] has {v}" for k, v in lengths.items())
-        raise DataFormatError(
-            f"Arrays in {which} disagree in length: {desc}. Pass arrays for the same points."
-        )
+    check_consistent_length(which, **{k: range(v) for k, v in lengths.items()})
     return next(iter(lengths.values())), arrays
 
 
 def _check_finite(arr: np.ndarray, what: str) -> None:
     """Raise DataFormatError naming the samples (rows) with non-finite values."""
-    bad = ~np.isfinite(arr)
-    if bad.ndim > 1:
-        bad = bad.reshape(bad.shape[0], -1).any(axis=1)
-    rows = np.flatnonzero(bad)
-    if rows.size:
-        raise DataFormatError(
-            f"{what} has non-finite values (NaN or inf) in {rows.size} of {bad.shape[0]} samples "
-            f"(first: {first_ids(rows.tolist())}). Fill or drop them before fitting baselines."
-        )
+    check_array(arr, what, finite=True)
 
 
 def fit_predict_baselines(

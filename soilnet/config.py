@@ -273,30 +273,26 @@ class StudyConfig:
 
 
 _CPU_VARIANTS = ("resnet18", "resnet18_glam", "resnet18_glam_lstm")
-_CPU_TRAIN = TrainConfig(lr=1e-3, schedule="cosine", stem_maxpool=False)
-_CPU_STORE = StoreConfig(patch_size_px=32)
+
+
+def _cpu_profile(name: str, epochs: int, spatial_epochs: int, block_km: float, map_km: float):
+    """A CPU profile: ResNet-18 variants at 32 px without the stem max-pool, 2 seeds, 3 folds."""
+    return StudyConfig(
+        name=name, twin=TWINS[name], store=StoreConfig(patch_size_px=32),
+        split=SplitConfig(block_km=block_km, k_folds=3),
+        train=TrainConfig(lr=1e-3, schedule="cosine", stem_maxpool=False),
+        experiment=ExperimentConfig(
+            variants=_CPU_VARIANTS, seeds=(0, 1), epochs=epochs, epochs_lstm=epochs,
+            spatial_variants=("resnet18", "resnet18_glam_lstm"), spatial_seeds=(0,),
+            spatial_epochs=spatial_epochs,
+        ),
+        map=MapConfig(resolution_km=map_km),
+    )  # fmt: skip
+
 
 PROFILES: dict[str, StudyConfig] = {
-    "smoke": StudyConfig(
-        name="smoke", twin=TWINS["smoke"], store=_CPU_STORE,
-        split=SplitConfig(block_km=300.0, k_folds=3), train=_CPU_TRAIN,
-        experiment=ExperimentConfig(
-            variants=_CPU_VARIANTS, seeds=(0, 1), epochs=2, epochs_lstm=2,
-            spatial_variants=("resnet18", "resnet18_glam_lstm"), spatial_seeds=(0,),
-            spatial_epochs=2,
-        ),
-        map=MapConfig(resolution_km=100.0),
-    ),
-    "default": StudyConfig(
-        name="default", twin=TWINS["default"], store=_CPU_STORE,
-        split=SplitConfig(block_km=200.0, k_folds=3), train=_CPU_TRAIN,
-        experiment=ExperimentConfig(
-            variants=_CPU_VARIANTS, seeds=(0, 1), epochs=8, epochs_lstm=8,
-            spatial_variants=("resnet18", "resnet18_glam_lstm"), spatial_seeds=(0,),
-            spatial_epochs=6,
-        ),
-        map=MapConfig(resolution_km=20.0),
-    ),
+    "smoke": _cpu_profile("smoke", epochs=2, spatial_epochs=2, block_km=300.0, map_km=100.0),
+    "default": _cpu_profile("default", epochs=8, spatial_epochs=6, block_km=200.0, map_km=20.0),
     "paper": StudyConfig(
         name="paper", twin=TWINS["paper"], store=StoreConfig(patch_size_px=64),
         split=SplitConfig(block_km=100.0, k_folds=5), train=TrainConfig(),
@@ -386,9 +382,7 @@ def apply_overrides(config: StudyConfig, overrides) -> StudyConfig:
         cls = type(getattr(config, section))
         names = [f.name for f in fields(cls)]
         if name not in names:
-            raise ConfigurationError(
-                f"Unknown setting {path!r}; {section} has {', '.join(names)}."
-            )
+            raise ConfigurationError(f"Unknown setting {path!r}; {section} has {', '.join(names)}.")
         changes.setdefault(section, {})[name] = _coerce(cls, name, value)
     parts = {s: replace(getattr(config, s), **c) for s, c in changes.items()}
     return replace(config, **parts)
@@ -397,9 +391,7 @@ def apply_overrides(config: StudyConfig, overrides) -> StudyConfig:
 def resolve(profile: str, overrides=None) -> StudyConfig:
     """The profile's configuration with overrides applied."""
     if profile not in PROFILES:
-        raise ConfigurationError(
-            f"Unknown profile {profile!r}; accepted: {', '.join(PROFILES)}."
-        )
+        raise ConfigurationError(f"Unknown profile {profile!r}; accepted: {', '.join(PROFILES)}.")
     return apply_overrides(PROFILES[profile], overrides)
 
 
@@ -414,9 +406,7 @@ def flatten(config: StudyConfig) -> dict[str, Any]:
 
 def from_dict(data: dict) -> StudyConfig:
     """Rebuild a :class:`StudyConfig` from :meth:`StudyConfig.to_dict` (e.g. a JSON record)."""
-    flat = {
-        f"{s}.{k}": v for s, values in data.items() if s != "name" for k, v in values.items()
-    }
+    flat = {f"{s}.{k}": v for s, values in data.items() if s != "name" for k, v in values.items()}
     base = StudyConfig(name=data["name"])
     return apply_overrides(base, flat)
 

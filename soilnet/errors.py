@@ -50,8 +50,46 @@ class MissingOutputError(SoilNetError, FileNotFoundError):
     """Raised when a chapter needs an output that an earlier chapter makes."""
 
 
+class WeightsNotFoundError(SoilNetError, FileNotFoundError):
+    """Raised when ``weights_path`` does not point to an existing file."""
+
+
+class ChapterFailed(SoilNetError, RuntimeError):
+    """Raised when a chapter notebook fails under papermill (or the book does not build)."""
+
+
 class AcquisitionError(SoilNetError, RuntimeError):
     """Raised when real-data acquisition cannot proceed (unreachable endpoint, bad output dir)."""
+
+
+class HttpError(AcquisitionError):
+    """Raised when an HTTP request fails for good (a non-retryable status, or retries spent).
+
+    Attributes:
+        url: the URL requested.
+        status: the last HTTP status, or None when no answer came (connection failure).
+        detail: the innermost reason of a connection failure, on one line.
+    """
+
+    def __init__(self, message: str, url: str, status: int | None, detail: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.detail = detail
+
+
+class EndpointUnreachableError(HttpError, ConnectionError):
+    """Raised when a server cannot be reached at all (DNS, refused connection, timeouts)."""
+
+
+class PointAcquisitionFailed(AcquisitionError):
+    """Raised inside acquisition when one point cannot be built; the pipeline records it in
+    ``manifest.csv`` with its ``status`` and ``reason`` and goes on with the other points."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class MissingValuesWarning(UserWarning):

@@ -61,7 +61,9 @@ def plan(study: Study, kind: str, protocol: str, models=None, seeds=None) -> lis
     exp = study.config.experiment
     configured_models = list(exp.variants_for(protocol)) if kind == "network" else [BASELINE_KIND]
     configured_seeds = list(exp.seeds_for(protocol))
-    models = _select("variants", models, configured_models) if kind == "network" else configured_models
+    models = (
+        _select("variants", models, configured_models) if kind == "network" else configured_models
+    )
     seeds = [int(s) for s in _select("seeds", seeds, configured_seeds)]
     return [
         RunKey(kind, protocol, fold, m, s)
@@ -154,7 +156,9 @@ def prepare_data(study: Study) -> dict:
 
 
 # ---------------------------------------------------------------------------------- chapter 2
-def train_networks(study: Study, protocol: str = "random", variants=None, seeds=None) -> pd.DataFrame:
+def train_networks(
+    study: Study, protocol: str = "random", variants=None, seeds=None
+) -> pd.DataFrame:
     """Chapter 2: train each variant x seed (x fold); finished runs are reused, not retrained.
 
     Args:
@@ -171,7 +175,9 @@ def train_networks(study: Study, protocol: str = "random", variants=None, seeds=
 
     store = study.store()
     for key in plan(study, "network", protocol, variants, seeds):
-        config = replace(study.config.run_config(key.model, key.seed, protocol), device=study.device)
+        config = replace(
+            study.config.run_config(key.model, key.seed, protocol), device=study.device
+        )
         split = study.split(protocol, key.fold, store)
         path = run_dir(study, key, store)
         done = path / "run.json"
@@ -222,9 +228,7 @@ def network_runs(study: Study, protocol: str = "random", variants=None, seeds=No
 def network_run_dirs(study: Study, protocol: str = "random") -> dict[RunKey, Path]:
     """Folders of the configured network runs (each must be complete)."""
     store = study.store()
-    return {
-        key: _run_record(study, key, store)[0] for key in plan(study, "network", protocol)
-    }
+    return {key: _run_record(study, key, store)[0] for key in plan(study, "network", protocol)}
 
 
 def histories(study: Study, protocol: str = "random") -> dict[str, list[pd.DataFrame]]:
@@ -350,13 +354,19 @@ def all_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
     """References, networks and baselines of a protocol in one per-run table."""
     study.record()  # chapter 1 first: name the earliest missing output
     return pd.concat(
-        [reference_runs(study, protocol), network_runs(study, protocol), baseline_runs(study, protocol)],
+        [
+            reference_runs(study, protocol),
+            network_runs(study, protocol),
+            baseline_runs(study, protocol),
+        ],
         ignore_index=True,
     )
 
 
 # ---------------------------------------------------------------------------------- chapters 5, 6
-def test_predictions(study: Study, protocol: str = "random", seed: int | None = None) -> pd.DataFrame:
+def predictions_at_test_points(
+    study: Study, protocol: str = "random", seed: int | None = None
+) -> pd.DataFrame:
     """Observed and predicted SOC at the test points: one column per network and baseline.
 
     Args:

@@ -7,6 +7,11 @@ order (north to south, west to east) and predicted in tiles of ``tile_cells`` ce
 rendered patches in memory never exceed one tile whatever the resolution; each tile goes to
 :func:`soilnet.cog.write_cog` as it is predicted.
 
+The inputs come from the one data path, :mod:`soilnet.dataset`: :class:`~soilnet.dataset.WorldGrid`
+and :class:`~soilnet.dataset.StoreGrid` read the tiles as sample dicts in physical units (NaN
+filled, resampled, unusable cells marked); here they are normalised with the run's
+:class:`~soilnet.transforms.Normalization` and predicted by :func:`soilnet.inference.predict`.
+
 Three writers share the grid:
 
 - :func:`predict_world_grid`: render every land cell of a world (the synthetic twin, or any
@@ -22,8 +27,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +37,10 @@ import torch
 
 from soilnet.bands import PAPER_CLIP_G_PER_KG
 from soilnet.cog import MAP_UNITS, write_cog
-from soilnet.errors import ConfigurationError, DataFormatError
-from soilnet.grid import GridGeometry, grid_cells, grid_geometry
-from soilnet.io.patches import fill_nan, resample_patch
+from soilnet.dataset import GridTile, StoreGrid, WorldGrid
+from soilnet.errors import ConfigurationError
+from soilnet.grid import grid_geometry
+from soilnet.inference import predict, resolve_device
 
 __all__ = [
     "MapResult",
@@ -98,14 +104,12 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------- tiles
-def _tile_slices(n: int, tile_cells: int, progress: bool, desc: str) -> Iterator[slice]:
-    starts = range(0, n, tile_cells)
-    if progress:
-        from tqdm.auto import tqdm
+def _with_progress(items: Iterable, n_tiles: int, progress: bool, desc: str) -> Iterable:
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc=desc, unit="tile")
-    for lo in starts:
-        yield slice(lo, min(lo + tile_cells, n))
+    return tqdm(items, total=n_tiles, desc=desc, unit="tile")
 
 
 def _check_positive(**kwargs: int) -> None:
@@ -115,15 +119,6 @@ def _check_positive(**kwargs: int) -> None:
 
 
 # ---------------------------------------------------------------------------------- inputs
-@dataclass
-class _Inputs:
-    images: torch.Tensor | None
-    climate: torch.Tensor | None
-    usable: np.ndarray  # bool (N,)
-    nbytes: int
-    reasons: dict[str, int]
-
-
 def _check_model_inputs(
     model, normalization, n_image_channels: int | None, n_climate: int | None, source: str
 ):
@@ -154,84 +149,61 @@ def _check_model_inputs(
             )
 
 
-def _prepare(
-    model,
-    normalization,
-    image: np.ndarray | None,
-    climate: np.ndarray | None,
-    xy: tuple[np.ndarray, np.ndarray],
-    size_px: int | None,
-    fill: bool,
-) -> _Inputs:
-    """Fill NaN per patch, resample, normalise; mark cells whose inputs cannot be used."""
-    n = len(xy[0])
-    usable = np.ones(n, bool)
-    reasons: dict[str, int] = {}
-    nbytes = 0
-    t_img = t_clim = None
-    if model.spec.uses_image:
-        img = np.asarray(image, np.float32)
-        nbytes += img.nbytes
-        out = []
-        for k in range(n):
-            patch = img[k]
-            if fill and np.isnan(patch).any():
-                try:
-                    patch, _ = fill_nan(
-                        patch, f"cell at x={xy[0][k]:.0f}, y={xy[1][k]:.0f} (EPSG:3035)"
-                    )
-                except DataFormatError:
-                    usable[k] = False
-                    reasons["patch band all NaN"] = reasons.get("patch band all NaN", 0) + 1
-                    patch = np.zeros_like(patch)
-            if size_px is not None and patch.shape[-1] != size_px:
-                patch = resample_patch(patch, size_px)
-            out.append(patch)
-        stacked = (
-            np.stack(out)
-            if out
-            else np.zeros((0, img.shape[1], size_px or 1, size_px or 1), np.float32)
+@dataclass
+class _TilePredictor:
+    """Normalises a grid's tiles with the run's statistics and predicts them (g/kg, NaN where
+    the inputs cannot be used), tallying the largest tile's bytes and the skip reasons."""
+
+    model: Any
+    normalization: Any
+    scale_g_per_kg: float
+    batch_size: int
+    amp: bool
+    peak: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def tiles(
+        self,
+        grid: WorldGrid | StoreGrid,
+        tile_cells: int,
+        progress: bool,
+        desc: str,
+        check: Callable[[GridTile], None] | None = None,
+    ) -> Iterator[tuple[GridTile, np.ndarray]]:
+        """(tile, float64 (N,) predictions) over the grid, read with the inputs the model uses;
+        ``check`` sees the first tile before it is predicted."""
+        spec = self.model.spec
+        tiles = grid.tiles(tile_cells, image=spec.uses_image, climate=spec.uses_climate)
+        for tile in _with_progress(tiles, -(-len(grid) // tile_cells), progress, desc):
+            if check is not None:
+                check(tile)
+                check = None
+            for k, v in tile.reasons.items():
+                self.reasons[k] = self.reasons.get(k, 0) + v
+            yield tile, self.predict(tile)
+
+    def predict(self, tile: GridTile) -> np.ndarray:
+        nbytes = tile.nbytes
+        images = climate = None
+        if self.model.spec.uses_image:
+            images = self.normalization.image(torch.from_numpy(tile.sample["image"]))
+            nbytes += images.element_size() * images.nelement()
+        if self.model.spec.uses_climate:
+            climate = self.normalization.climate(torch.from_numpy(tile.sample["climate"]))
+            nbytes += climate.element_size() * climate.nelement()
+        self.peak = max(self.peak, nbytes)
+        pred = predict(
+            self.model,
+            images,
+            climate,
+            np.arange(len(tile.usable)),
+            scale_g_per_kg=self.scale_g_per_kg,
+            batch_size=self.batch_size,
+            amp=self.amp,
         )
-        bad = ~np.isfinite(stacked).all(axis=(1, 2, 3))
-        if bad.any():
-            reasons["non-finite image"] = reasons.get("non-finite image", 0) + int(
-                (bad & usable).sum()
-            )
-            usable &= ~bad
-            stacked[bad] = 0.0
-        t_img = normalization.image(torch.from_numpy(np.ascontiguousarray(stacked, np.float32)))
-        nbytes += t_img.element_size() * t_img.nelement()
-    if model.spec.uses_climate:
-        clim = np.asarray(climate, np.float32)
-        nbytes += clim.nbytes
-        bad = ~np.isfinite(clim).all(axis=(1, 2))
-        if bad.any():
-            reasons["non-finite climate"] = int((bad & usable).sum())
-            usable &= ~bad
-            clim = np.where(bad[:, None, None], 0.0, clim).astype(np.float32)
-        t_clim = normalization.climate(torch.from_numpy(np.ascontiguousarray(clim)))
-        nbytes += t_clim.element_size() * t_clim.nelement()
-    return _Inputs(t_img, t_clim, usable, nbytes, reasons)
-
-
-def _predict_inputs(
-    model, inputs: _Inputs, *, scale_g_per_kg: float, batch_size: int, amp: bool
-) -> np.ndarray:
-    from soilnet.trainer import predict
-
-    n = len(inputs.usable)
-    pred = predict(
-        model,
-        inputs.images,
-        inputs.climate,
-        np.arange(n),
-        scale_g_per_kg=scale_g_per_kg,
-        batch_size=batch_size,
-        amp=amp,
-    )
-    pred = np.asarray(pred, np.float64)
-    pred[~inputs.usable] = np.nan
-    return pred
+        pred = np.asarray(pred, np.float64)
+        pred[~tile.usable] = np.nan
+        return pred
 
 
 def _warn_skipped(reasons: dict[str, int], total: int, what: str) -> None:
@@ -247,64 +219,10 @@ def _warn_skipped(reasons: dict[str, int], total: int, what: str) -> None:
 
 
 def _move_model(model, device: str | torch.device):
-    from soilnet.trainer import resolve_device
-
     dev = resolve_device(str(device)) if isinstance(device, str) else device
     model.to(dev)
     model.eval()
     return dev
-
-
-def _render_fn(world) -> tuple[Callable[..., Any], bool]:
-    """(render callable, whether it accepts ``with_climate=``)."""
-    from soilnet.twin import SyntheticWorld
-
-    if isinstance(world, SyntheticWorld):
-        return world.render, True
-    if hasattr(world, "render") and callable(world.render):
-        return world.render, False
-    if callable(world):
-        return world, False
-    raise TypeError(
-        f"world must be a SyntheticWorld, an object with render(x, y), or a render(x, y) callable; "
-        f"got {type(world).__name__}."
-    )
-
-
-def _world_cells(
-    world, resolution_m: float, geometry: GridGeometry
-) -> tuple[np.ndarray, np.ndarray]:
-    if hasattr(world, "grid") and callable(world.grid):
-        x, y = world.grid(resolution_m)
-    else:
-        x, y = grid_cells(resolution_m)
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    inside = geometry.contains(x, y)
-    if not inside.all():
-        raise ConfigurationError(
-            f"{int((~inside).sum()):,} of {len(x):,} grid cells of {type(world).__name__}.grid("
-            f"{resolution_m!r}) fall outside the map raster {geometry.bounds}; the world's grid must "
-            "be soilnet.grid.grid_cells."
-        )
-    return x, y
-
-
-def _climate_selector(world, climate_variables: Sequence[str] | None) -> np.ndarray | None:
-    if climate_variables is None:
-        return None
-    rendered = getattr(getattr(world, "config", None), "climate_variables", None)
-    if rendered is None:
-        raise ConfigurationError(
-            "climate_variables can only be chosen for a world whose config names the rendered "
-            "variables (world.config.climate_variables); have the render callable return them in "
-            "the trained order instead."
-        )
-    missing = [v for v in climate_variables if v not in rendered]
-    if missing:
-        raise ConfigurationError(
-            f"climate_variables {missing} are not rendered by the world (it renders {tuple(rendered)})."
-        )
-    return np.array([list(rendered).index(v) for v in climate_variables])
 
 
 # ---------------------------------------------------------------------------------- writers
@@ -326,17 +244,18 @@ def predict_world_grid(
 ) -> MapResult:
     """Predict SOC for every land cell of a grid and write it as a COG.
 
-    Each tile of ``tile_cells`` cells is rendered with ``world.render(x, y)``, NaN pixels are
-    filled per patch by :func:`soilnet.io.patches.fill_nan` (the rule the store uses), the
-    inputs are normalised with the run's statistics and predicted by
-    :func:`soilnet.trainer.predict`; ``model.spec.uses_image`` / ``uses_climate`` decide which
-    inputs are rendered and used. The tile size changes memory and speed, not the values:
+    Each tile of ``tile_cells`` cells is read by :class:`soilnet.dataset.WorldGrid`: rendered
+    with ``world.render(x, y)``, NaN pixels filled per patch by
+    :func:`soilnet.io.patches.fill_nan` (the rule the store uses); the inputs are normalised
+    with the run's statistics and predicted by :func:`soilnet.inference.predict`;
+    ``model.spec.uses_image`` / ``uses_climate`` decide which inputs are rendered and used.
+    The tile size changes memory and speed, not the values:
     with ``batch_size`` dividing ``tile_cells`` the rasters are bit-identical; otherwise the
     batches are composed differently and CPU kernels round differently (about 1e-5 g/kg).
 
     Args:
         model: a trained :class:`~soilnet.models.SoilNetModel` (e.g. from
-            :func:`soilnet.trainer.load_model`); moved to ``device`` and put in eval mode.
+            :func:`soilnet.checkpoint.load_model`); moved to ``device`` and put in eval mode.
         normalization: the run's :class:`~soilnet.transforms.Normalization`.
         world: a :class:`~soilnet.twin.SyntheticWorld`; or any object with
             ``render(x, y)`` (and optionally ``grid(resolution_m)``); or a plain
@@ -367,47 +286,26 @@ def predict_world_grid(
     """
     start = time.perf_counter()
     _check_positive(tile_cells=tile_cells, batch_size=batch_size)
-    geometry = grid_geometry(resolution_m)
-    render, accepts_climate_flag = _render_fn(world)
-    select = _climate_selector(world, climate_variables)
-    _check_model_inputs(
-        model, normalization, None, None if select is None else len(select), "climate_variables"
-    )
+    grid = WorldGrid(world, resolution_m, climate_variables, size_px)
+    geometry = grid.geometry
+    _check_model_inputs(model, normalization, None, grid.n_climate, "climate_variables")
     _move_model(model, device)
-    x, y = _world_cells(world, resolution_m, geometry)
-    rows, cols = geometry.rowcol(x, y)
-    uses_climate = model.spec.uses_climate
-    state = {"peak": 0, "reasons": {}, "checked": False}
+    predictor = _TilePredictor(model, normalization, scale_g_per_kg, batch_size, amp)
+
+    def check(tile: GridTile) -> None:
+        image, climate = tile.sample["image"], tile.sample["climate"]
+        _check_model_inputs(
+            model,
+            normalization,
+            None if image is None else image.shape[1],
+            None if climate is None else climate.shape[-1],
+            f"{type(world).__name__}.render",
+        )
 
     def tiles():
-        for sl in _tile_slices(len(x), tile_cells, progress, "map tiles"):
-            xt, yt = x[sl], y[sl]
-            rendered = (
-                render(xt, yt, with_climate=uses_climate)
-                if accepts_climate_flag
-                else render(xt, yt)
-            )
-            image = getattr(rendered, "image", None) if model.spec.uses_image else None
-            climate = getattr(rendered, "climate", None) if uses_climate else None
-            if climate is not None and select is not None:
-                climate = np.asarray(climate)[..., select]
-            if not state["checked"]:
-                _check_model_inputs(
-                    model,
-                    normalization,
-                    None if image is None else np.asarray(image).shape[1],
-                    None if climate is None else np.asarray(climate).shape[-1],
-                    f"{type(world).__name__}.render",
-                )
-                state["checked"] = True
-            inputs = _prepare(model, normalization, image, climate, (xt, yt), size_px, fill=True)
-            state["peak"] = max(state["peak"], inputs.nbytes)
-            for k, v in inputs.reasons.items():
-                state["reasons"][k] = state["reasons"].get(k, 0) + v
-            pred = _predict_inputs(
-                model, inputs, scale_g_per_kg=scale_g_per_kg, batch_size=batch_size, amp=amp
-            )
-            yield rows[sl], cols[sl], pred
+        for tile, pred in predictor.tiles(grid, tile_cells, progress, "map tiles", check):
+            rows, cols = np.divmod(tile.sample["point_id"], geometry.width)
+            yield rows, cols, pred
 
     tags = {
         "source": "soilnet.mapping.predict_world_grid",
@@ -417,8 +315,8 @@ def predict_world_grid(
         "units": MAP_UNITS,
     }
     values = write_cog(geometry, out_path, tiles(), tags)
-    _warn_skipped(state["reasons"], len(x), "land cells")
-    return _result(out_path, values, geometry, start, state["peak"], tile_cells)
+    _warn_skipped(predictor.reasons, len(grid), "land cells")
+    return _result(out_path, values, geometry, start, predictor.peak, tile_cells)
 
 
 def _result(out_path, values, geometry, start, peak, tile_cells, n_points=None) -> MapResult:
@@ -458,7 +356,8 @@ def predict_store_grid(
     Each point's prediction goes into the grid cell that contains its ``x_3035``/``y_3035``;
     when several points fall into one cell the cell holds their mean. Cells without a point
     stay NaN. Points outside the map raster are left out with a warning that counts them.
-    The store's images are already NaN-filled and resampled (see :mod:`soilnet.store`).
+    The store's images are already NaN-filled and resampled (see :mod:`soilnet.store`); the
+    rows are read by :class:`soilnet.dataset.StoreGrid`.
 
     Args:
         model: a trained model (moved to ``device``, eval mode).
@@ -511,21 +410,11 @@ def predict_store_grid(
             stacklevel=2,
         )
     pred = np.full(len(x), np.nan)
-    reasons: dict[str, int] = {}
-    peak = 0
-    rows_kept = np.flatnonzero(inside)
-    for sl in _tile_slices(len(rows_kept), tile_cells, progress, "store tiles"):
-        idx = rows_kept[sl]
-        image = np.asarray(store.images[idx], np.float32) if model.spec.uses_image else None
-        climate = np.asarray(store.climate[idx], np.float32) if model.spec.uses_climate else None
-        inputs = _prepare(model, normalization, image, climate, (x[idx], y[idx]), None, fill=False)
-        peak = max(peak, inputs.nbytes)
-        for k, v in inputs.reasons.items():
-            reasons[k] = reasons.get(k, 0) + v
-        pred[idx] = _predict_inputs(
-            model, inputs, scale_g_per_kg=scale_g_per_kg, batch_size=batch_size, amp=amp
-        )
-    _warn_skipped(reasons, len(rows_kept), "store points")
+    predictor = _TilePredictor(model, normalization, scale_g_per_kg, batch_size, amp)
+    grid = StoreGrid(store, np.flatnonzero(inside))
+    for tile, values in predictor.tiles(grid, tile_cells, progress, "store tiles"):
+        pred[grid.rows[tile.cells]] = values
+    _warn_skipped(predictor.reasons, len(grid), "store points")
 
     # Mean per cell over the points that have a prediction, in row-major cell order.
     rows, cols = geometry.rowcol(x[inside], y[inside])
@@ -552,7 +441,9 @@ def predict_store_grid(
         "units": MAP_UNITS,
     }
     written = write_cog(geometry, out_path, tiles(), tags)
-    return _result(out_path, written, geometry, start, peak, tile_cells, n_points=int(ok.sum()))
+    return _result(
+        out_path, written, geometry, start, predictor.peak, tile_cells, n_points=int(ok.sum())
+    )
 
 
 def truth_world_grid(
@@ -596,16 +487,21 @@ def truth_world_grid(
     if clip is not None and not clip > 0:
         raise ConfigurationError(f"clip must be a positive value in g/kg or None; got {clip!r}.")
     _check_positive(tile_cells=tile_cells)
-    geometry = grid_geometry(resolution_m)
-    x, y = _world_cells(world, resolution_m, geometry)
-    rows, cols = geometry.rowcol(x, y)
+    grid = WorldGrid(world, resolution_m)
+    geometry = grid.geometry
+    x, y = np.ascontiguousarray(grid.xy.T)
+    rows, cols = np.divmod(grid.point_ids, geometry.width)
     shares = world.config.shares
     b = world.sigma * math.sqrt(shares[3] + shares[4])
     sh = np.sqrt(shares)
     state = {"peak": 0}
 
     def tiles():
-        for sl in _tile_slices(len(x), tile_cells, progress, "truth tiles"):
+        starts = _with_progress(
+            range(0, len(x), tile_cells), -(-len(x) // tile_cells), progress, "truth tiles"
+        )
+        for lo in starts:
+            sl = slice(lo, lo + tile_cells)
             rendered = world.render(x[sl], y[sl], with_climate=False)
             state["peak"] = max(state["peak"], rendered.image.nbytes)
             lat = rendered.latent

@@ -22,7 +22,14 @@ REFERENCE_LABELS = {
     "oracle": "Oracle: noise floor (twin)",
     "oracle_spatial": "Oracle + spatial residual (twin)",
 }
-METRIC_LABELS = {"rmse": "RMSE", "r2": "R²", "mae": "MAE", "ccc": "CCC", "rpiq": "RPIQ", "bias": "Bias"}
+METRIC_LABELS = {
+    "rmse": "RMSE",
+    "r2": "R²",
+    "mae": "MAE",
+    "ccc": "CCC",
+    "rpiq": "RPIQ",
+    "bias": "Bias",
+}
 
 #: The poster's Table 1 (RMSE, R², MAE, CCC on real LUCAS 2015 test points, clipped at 87).
 #: Reported figures, not produced here: shown beside our rows and labelled as such.
@@ -151,8 +158,6 @@ def oc_summary(oc_g_per_kg, clip_g_per_kg: float = 87.0) -> pd.DataFrame:
     )
 
 
-
-
 def split_summary(study: Study) -> pd.DataFrame:
     """Point counts of train / val / test for the random split and each spatial fold."""
     store = study.store()
@@ -160,7 +165,9 @@ def split_summary(study: Study) -> pd.DataFrame:
     for protocol in ("random", "spatial"):
         for fold in study.folds(protocol):
             s = study.split(protocol, fold, store)
-            rows.append({"split": s.name, "train": len(s.train), "val": len(s.val), "test": len(s.test)})
+            rows.append(
+                {"split": s.name, "train": len(s.train), "val": len(s.val), "test": len(s.test)}
+            )
     return pd.DataFrame(rows)
 
 
@@ -189,3 +196,42 @@ def variant_table(study: Study) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def results_markdown(study: Study) -> str:
+    """The results tables of a finished book run as markdown, headed by how they were made.
+
+    Tables only: no sentence compares numbers, so none can contradict them.
+    """
+    import datetime
+    import json
+
+    split = study.config.split
+    exp = study.config.experiment
+    timings_path = study.work_dir / "timings.json"
+    made = ""
+    if timings_path.is_file():
+        seconds = json.loads(timings_path.read_text()).get("total_seconds")
+        stamp = datetime.date.fromtimestamp(timings_path.stat().st_mtime).isoformat()
+        made = f" The chapters took {seconds / 60:.1f} min ({stamp})." if seconds else ""
+    titles = {
+        "random": f"Random {'/'.join(f'{round(100 * f)}' for f in split.fractions)} split",
+        "spatial": f"Spatial block cross-validation ({split.k_folds} folds of "
+        f"{split.block_km:g} km blocks)",
+    }
+    parts = [
+        f"Profile `{study.config.name}`, data `{study.data_dir.name}`: test metrics in g/kg "
+        f"against SOC clipped at {study.config.train.clip_g_per_kg:g} g/kg, mean ± sd over "
+        f"seeds {list(exp.seeds)} (random split) or seeds {list(exp.spatial_seeds)} x "
+        f"{split.k_folds} folds (spatial CV); {exp.epochs} epochs (random), "
+        f"{exp.spatial_epochs} (spatial).{made} Printed by `python -m soilnet results "
+        f"--profile {study.config.name}`.",
+    ]
+    for protocol in ("random", "spatial"):
+        table = results_table(study, protocol).drop(columns="key")
+        parts += [f"#### {titles[protocol]}", table.to_markdown(index=False)]
+    parts += [
+        "#### Hybrid against CNN-only variants and the paper's RF, test RMSE per seed",
+        ranking_check(study).round(2).to_markdown(index=False),
+    ]
+    return "\n\n".join(parts) + "\n"

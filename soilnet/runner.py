@@ -19,16 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from soilnet.errors import ConfigurationError, SoilNetError
+from soilnet.errors import ChapterFailed, ConfigurationError
 from soilnet.workspace import CHAPTERS, REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BOOK_FILES = ("_config.yml", "_toc.yml", "book")
 HIDDEN_TAGS = {"parameters", "injected-parameters", "colab-install"}
-
-
-class ChapterFailed(SoilNetError, RuntimeError):
-    """Raised when a chapter notebook fails under papermill."""
 
 
 def _venv_environment() -> None:

@@ -117,7 +117,7 @@ class Split:
     """Index arrays of one train/val/test assignment, aligned with a store's rows.
 
     Attributes:
-        name: e.g. ``"random_seed0"`` or ``"spatial_100km_k5/fold2"``.
+        name: ``"random"``, or ``"spatial/fold2"`` for a spatial fold.
         train, val, test: int64 row indices into the store.
     """
 
@@ -243,9 +243,7 @@ def load_split(
     return Split(name=name, **parts)
 
 
-def open_split(
-    split_dir: str | Path, store, protocol: str, fold: int | None = None
-) -> Split:
+def open_split(split_dir: str | Path, store, protocol: str, fold: int | None = None) -> Split:
     """One split of a split folder written by :func:`write_splits`, checked against its store.
 
     Args:
@@ -260,7 +258,9 @@ def open_split(
     """
     split_dir = Path(split_dir)
     if protocol not in PROTOCOLS:
-        raise ConfigurationError(f"Unknown protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}.")
+        raise ConfigurationError(
+            f"Unknown protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}."
+        )
     if protocol == "random" and fold is not None:
         raise ConfigurationError(
             f"fold={fold} was given with the random split, which has no folds; drop --fold or "

@@ -14,12 +14,13 @@ consolidation never leaves a store that :meth:`Store.open` accepts. Its files:
   point table's land-cover/country columns when present.
 - ``report.csv``: the validation report (points excluded and why).
 - ``meta.json``: bands, variables, months, size, the resampling and fill rules, the
-  fingerprint and the row count.
+  fingerprint, the row count and the sha256 of ``index.csv`` (its row order is the arrays').
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -44,8 +45,14 @@ from soilnet.errors import (
 from soilnet.geo import lonlat_to_laea
 from soilnet.io.atomic import atomic_dir
 from soilnet.io.folder import open_folder
-from soilnet.io.patches import NAN_FILL_RULE, PATCH_SUFFIXES, RESAMPLING, fill_nan, read_patch
-from soilnet.io.patches import resample_patch
+from soilnet.io.patches import (
+    NAN_FILL_RULE,
+    PATCH_SUFFIXES,
+    RESAMPLING,
+    fill_nan,
+    read_patch,
+    resample_patch,
+)
 
 CLIMATE_FILL_RULE = (
     "missing months are filled by linear interpolation in time within the point's series "
@@ -160,16 +167,14 @@ class Store:
             f"delete {path} and run `python -m soilnet consolidate DATA_DIR --work-dir WORK` "
             "(or chapter 1) again"
         )
-        missing = [
-            n for n in ("meta.json", "images.npy", "index.csv") if not (path / n).is_file()
-        ]
+        missing = [n for n in ("meta.json", "images.npy", "index.csv") if not (path / n).is_file()]
         if missing:
             raise StoreIntegrityError(
                 f"{path} is not a complete consolidated store (missing {', '.join(missing)}); "
                 f"{remedy}."
             )
         meta = json.loads((path / "meta.json").read_text())
-        if not meta.get("fingerprint", "").startswith(path.name):
+        if meta.get("fingerprint", "")[:ADDRESS_CHARS] != path.name:
             raise StoreIntegrityError(
                 f"{path}: the folder name is not the store's fingerprint "
                 f"({meta.get('fingerprint', '')[:ADDRESS_CHARS]}); {remedy}."
@@ -181,13 +186,29 @@ class Store:
                 f"{expected_fingerprint[:ADDRESS_CHARS]}); run `python -m soilnet consolidate` "
                 "(or chapter 1) to build the store of the current data."
             )
-        images = np.load(path / "images.npy", mmap_mode="r")
+
+        def load(name: str) -> np.ndarray:
+            try:
+                return np.load(path / name, mmap_mode="r")
+            except (ValueError, OSError, EOFError) as err:  # a file cut short
+                raise StoreIntegrityError(
+                    f"{path}/{name} cannot be read ({err}); {remedy}."
+                ) from err
+
+        images = load("images.npy")
         climate = None
         if meta["climate_variables"]:
             if not (path / "climate.npy").is_file():
                 raise StoreIntegrityError(f"{path} has no climate.npy; {remedy}.")
-            climate = np.load(path / "climate.npy", mmap_mode="r")
-        index = pd.read_csv(path / "index.csv")
+            climate = load("climate.npy")
+        index_bytes = (path / "index.csv").read_bytes()
+        recorded = meta.get("index_sha256")  # absent in stores written before it was recorded
+        if recorded is not None and recorded != hashlib.sha256(index_bytes).hexdigest():
+            raise StoreIntegrityError(
+                f"{path}/index.csv is not the one written with the arrays (rows reordered, cut "
+                f"or edited: its hash differs from meta.json's index_sha256); {remedy}."
+            )
+        index = pd.read_csv(io.BytesIO(index_bytes))
         n = meta["n_points"]
         shapes = {
             "images.npy": images.shape[0],
@@ -204,7 +225,9 @@ class Store:
             )
         if "Point_ID" in index and index["Point_ID"].duplicated().any():
             dup = index.loc[index["Point_ID"].duplicated(), "Point_ID"]
-            raise StoreIntegrityError(f"{path}/index.csv repeats Point_ID {first_ids(dup)}; {remedy}.")
+            raise StoreIntegrityError(
+                f"{path}/index.csv repeats Point_ID {first_ids(dup)}; {remedy}."
+            )
         return cls(path=path, images=images, climate=climate, index=index, meta=meta)
 
     @property
@@ -250,6 +273,17 @@ def store_path(stores_dir: str | Path, fingerprint_: str) -> Path:
     return Path(stores_dir) / fingerprint_[:ADDRESS_CHARS]
 
 
+def _existing(data_dir: Path, config: StoreConfig, stores_dir) -> tuple[str, Store | None]:
+    """(fingerprint of the data now, its store if it exists)."""
+    if not data_dir.is_dir():
+        raise DatasetNotFoundError(
+            f"Data folder {data_dir} does not exist; check --data (or data_dir=)."
+        )
+    fp = fingerprint(data_dir, config)
+    path = store_path(stores_dir, fp)
+    return fp, Store.open(path, fp) if (path / "meta.json").is_file() else None
+
+
 def find_store(data_dir: str | Path, config: StoreConfig, stores_dir: str | Path) -> Store:
     """The store of ``data_dir`` as it is now; refuse a store made from earlier contents.
 
@@ -258,14 +292,9 @@ def find_store(data_dir: str | Path, config: StoreConfig, stores_dir: str | Path
             earlier contents of the same folder, if any).
     """
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DatasetNotFoundError(
-            f"Data folder {data_dir} does not exist; check --data (or data_dir=)."
-        )
-    fp = fingerprint(data_dir, config)
-    path = store_path(stores_dir, fp)
-    if (path / "meta.json").is_file():
-        return Store.open(path, expected_fingerprint=fp)
+    fp, store = _existing(data_dir, config, stores_dir)
+    if store is not None:
+        return store
     older = [
         p.parent.name
         for p in sorted(Path(stores_dir).glob("*/meta.json"))
@@ -307,14 +336,10 @@ def consolidate(
     start = time.perf_counter()
     config = config or StoreConfig()
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DatasetNotFoundError(
-            f"Data folder {data_dir} does not exist; check --data (or data_dir=)."
-        )
-    fp = fingerprint(data_dir, config)
+    fp, store = _existing(data_dir, config, stores_dir)
+    if store is not None:
+        return store
     final = store_path(stores_dir, fp)
-    if (final / "meta.json").is_file():
-        return Store.open(final, expected_fingerprint=fp)
     settings = store_settings(data_dir, config)
     variables = tuple(settings["climate_variables"])
     bands = config.bands
@@ -415,6 +440,7 @@ def consolidate(
             if col in folder.points.columns:
                 index[col] = folder.points.loc[keep, col].to_numpy()
         index.to_csv(tmp / "index.csv", index=False)
+        index_sha256 = hashlib.sha256((tmp / "index.csv").read_bytes()).hexdigest()
         _step("index")
         folder.report.to_csv(tmp / "report.csv")
         _step("report")
@@ -422,6 +448,7 @@ def consolidate(
             **settings,
             "months": list(folder.climate.months) if folder.climate is not None else [],
             "fingerprint": fp,
+            "index_sha256": index_sha256,
             "data_dir": str(data_dir.resolve()),
             "n_points": n_keep,
             "n_excluded": len(folder.report.excluded_ids),

@@ -267,8 +267,8 @@ def train(
     try:
         return _train(store, split, config, out_dir, resume, progress, stop_after_epochs, t_start)
     except BaseException:
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            shutil.rmtree(out_dir)  # a failed run leaves no empty folder behind
+        if created and out_dir.is_dir() and not (out_dir / LAST).is_file():
+            shutil.rmtree(out_dir)  # a run that failed before its first epoch leaves nothing
         raise
 
 

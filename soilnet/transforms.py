@@ -1,7 +1,8 @@
 """Normalisation and augmentation of sample tensors.
 
 Normalisation statistics are fitted on the training split only (the authors fitted the climate
-min-max scaling on all points, test included) and stored as JSON beside the split.
+min-max scaling on all points, test included) and stored as JSON with each run
+(``normalization.json`` in its run folder).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ The data folder is only read. Under the work directory (``runs/<profile>`` by de
     splits/<address>/                split files (soilnet.splits), by store and split design
     runs/<address>/                  network runs (soilnet.trainer) and baseline runs
                                      (soilnet.experiment), by store, split, fold, settings
-    map/                             chapter 6: Cloud-Optimized GeoTIFFs
+    map/<address>/                   chapter 6: Cloud-Optimized GeoTIFFs, by run and map settings
     timings.json                     the book runner's chapter times
 
 A run's address hashes its store fingerprint, split address and fold, its resolved settings
@@ -126,16 +126,16 @@ class Study:
             )
         record = json.loads(record_path.read_text())
         config = from_dict(record["config"])
-        problems = {
-            p: v for p, v in conflicts(config, overrides).items()
-        }
+        problems = {p: v for p, v in conflicts(config, overrides).items()}
         if profile is not None and profile != config.name:
             problems["profile"] = (config.name, profile)
         data = _resolve_path(data_dir)
         if data is not None and data.resolve() != Path(record["data_dir"]).resolve():
             problems["data_dir"] = (record["data_dir"], str(data))
         if problems:
-            detail = "; ".join(f"{k}: recorded {a!r}, given {b!r}" for k, (a, b) in problems.items())
+            detail = "; ".join(
+                f"{k}: recorded {a!r}, given {b!r}" for k, (a, b) in problems.items()
+            )
             raise ConfigConflictError(
                 f"These settings conflict with those chapter 1 recorded in {record_path}: "
                 f"{detail}. Re-run chapter 1 with them (python -m soilnet book --set ...), or "

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from soilnet.config import SplitConfig, StoreConfig
+from soilnet.config import SplitConfig, StoreConfig, TrainConfig
 from soilnet.splits import open_split, write_splits
 from soilnet.store import consolidate
 from soilnet.twin import TwinConfig, write_twin
@@ -21,6 +21,25 @@ TINY = TwinConfig(n_points=48, patch_size_px=16, seed=3)
 TINY_STORE = StoreConfig(patch_size_px=16)
 #: The split design of the tiny twin: the paper's random 70/10/20 split, 3 spatial folds.
 TINY_SPLIT = SplitConfig(block_km=300.0, k_folds=3)
+
+
+def tiny_train_config(variant: str = "resnet18_glam_lstm", **overrides) -> TrainConfig:
+    """A CPU training config small enough for tests (ResNet-18 without the stem max-pool on
+    16 px patches, a 16-unit LSTM, 2 epochs); ``overrides`` replace any field."""
+    settings = dict(
+        variant=variant,
+        epochs=2,
+        batch_size=8,
+        lr=1e-3,
+        schedule="cosine",
+        stem_maxpool=False,
+        lstm_hidden=16,
+        lstm_layers=1,
+        device="cpu",
+        seed=0,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
 
 
 @pytest.fixture(scope="session")

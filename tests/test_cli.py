@@ -18,7 +18,9 @@ def _files(folder: Path) -> dict[str, int]:
 
 def test_twin_consolidate_split_train(tmp_path, capsys):
     data, work = tmp_path / "twin", tmp_path / "work"
-    assert main(["twin", "--profile", "smoke", "--points", "40", "--out", str(data), "--quiet"]) == 0
+    assert (
+        main(["twin", "--profile", "smoke", "--points", "40", "--out", str(data), "--quiet"]) == 0
+    )
     summary = json.loads((data / "twin.json").read_text())
     assert summary["n_points"] == 40
     before = _files(data)

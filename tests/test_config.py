@@ -49,7 +49,9 @@ def test_parse_overrides_accepts_cli_and_papermill_forms(given, expected):
 
 
 def test_overrides_are_typed_and_checked():
-    config = resolve("default", ["experiment.seeds=[0, 1, 2]", "split.block_km=150", "train.epochs=3"])
+    config = resolve(
+        "default", ["experiment.seeds=[0, 1, 2]", "split.block_km=150", "train.epochs=3"]
+    )
     assert config.experiment.seeds == (0, 1, 2) and config.split.block_km == 150.0
     assert config.train.epochs == 3 and isinstance(config.split.block_km, float)
     assert config.train.lr == PROFILES["default"].train.lr  # untouched

@@ -83,7 +83,9 @@ def test_identical_inputs_reuse_runs_and_changed_settings_do_not(two_datasets, t
     stamp = (run / "best.pt").stat().st_mtime_ns
     train_networks(study, "random")  # reused: nothing retrained
     assert (run / "best.pt").stat().st_mtime_ns == stamp
-    other = Study.create("smoke", str(two_datasets / "A"), str(work), [*TINY, "train.lr=0.01"], "cpu")
+    other = Study.create(
+        "smoke", str(two_datasets / "A"), str(work), [*TINY, "train.lr=0.01"], "cpu"
+    )
     prepare_data(other)
     with pytest.raises(MissingOutputError, match=r"resnet18 seed 0 \(random\).*chapter 2"):
         network_runs(other, "random")  # the earlier run is not taken for this configuration
@@ -106,12 +108,16 @@ def test_baseline_runs_are_folders_with_predictions(two_datasets, tmp_path):
     prepare_data(study)
     table = run_baselines(study, "random")
     assert set(table["model"]) == {"null", "rf_paper", "rf_strong", "geo_knn"}
-    (folder,) = [p for p in (tmp_path / "w" / "runs").iterdir() if (p / "predictions.csv").is_file()]
+    (folder,) = [
+        p for p in (tmp_path / "w" / "runs").iterdir() if (p / "predictions.csv").is_file()
+    ]
     record = json.loads((folder / "run.json").read_text())
     assert record["kind"] == "baselines" and record["store"] == study.store().fingerprint
 
 
 def test_hybrid_is_chosen_by_its_climate_branch():
-    assert hybrid_variant(["resnet18", "resnet18_glam_lstm", "resnet18_glam"]) == "resnet18_glam_lstm"
+    assert (
+        hybrid_variant(["resnet18", "resnet18_glam_lstm", "resnet18_glam"]) == "resnet18_glam_lstm"
+    )
     assert hybrid_variant(["resnet18", "lstm"]) == "lstm"
     assert hybrid_variant(["resnet18", "resnet18_glam"]) == "resnet18_glam"

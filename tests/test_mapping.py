@@ -5,6 +5,7 @@ The grid and the COG writer are tested in test_grid.py and test_cog.py.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -13,10 +14,12 @@ import pytest
 import rasterio
 import torch
 
-from soilnet.dataset import load_tensors
+import soilnet.mapping
+from soilnet.dataset import load_tensors, point_arrays
 from soilnet.errors import ConfigurationError
 from soilnet.geo import on_land
 from soilnet.grid import grid_geometry, grid_transform
+from soilnet.inference import predict
 from soilnet.io.patches import fill_nan
 from soilnet.mapping import (
     MapResult,
@@ -25,7 +28,6 @@ from soilnet.mapping import (
     truth_world_grid,
 )
 from soilnet.models import build_model
-from soilnet.trainer import predict
 from soilnet.transforms import Normalization
 from soilnet.twin import SyntheticWorld, TwinConfig, clipped_lognormal_mean
 
@@ -114,6 +116,27 @@ def test_world_map_values_equal_direct_prediction(world_map, world, model, norm)
     np.testing.assert_allclose(got, expected.astype(np.float32), rtol=1e-5, atol=1e-5)
 
 
+def test_world_map_is_bit_identical_to_per_cell_predictions(world_map, world, model, norm):
+    """Every cell rendered, filled and normalised outside the map code, predicted in the same
+    batches (7 cells) by soilnet.inference.predict: the raster holds exactly these values."""
+    x, y = world.grid(RES)
+    r = world.render(x, y)
+    img = np.stack([fill_nan(p)[0] for p in r.image])
+    expected = predict(
+        model,
+        norm.image(torch.from_numpy(img)),
+        norm.climate(torch.from_numpy(r.climate)),
+        np.arange(len(x)),
+        batch_size=7,
+    )
+    rows, cols = grid_geometry(RES).rowcol(x, y)
+    np.testing.assert_array_equal(_read(world_map.path)[rows, cols], expected.astype(np.float32))
+
+
+def test_maps_do_not_import_the_trainer():
+    assert "soilnet.trainer" not in inspect.getsource(soilnet.mapping)
+
+
 def test_tiling_does_not_change_the_map(world_map, tmp_path, model, norm, world):
     """Same batches, 16 tiles of 7 cells instead of one of 110: bit-identical rasters."""
     small = predict_world_grid(
@@ -193,8 +216,8 @@ def test_image_only_model_and_climate_selection(tmp_path, twin_store, twin_split
 def test_predict_store_grid_places_points_in_their_cells(tmp_path, model, norm, twin_store):
     res_m = 100_000.0
     res = predict_store_grid(model, norm, twin_store, res_m, tmp_path / "store.tif", tile_cells=5)
-    images, climate = load_tensors(twin_store, norm)
-    pred = predict(model, images, climate, np.arange(len(twin_store)))
+    tensors = load_tensors(twin_store, norm)
+    pred = predict(model, tensors["image"], tensors["climate"], np.arange(len(twin_store)))
     g = grid_geometry(res_m)
     x = twin_store.index["x_3035"].to_numpy()
     y = twin_store.index["y_3035"].to_numpy()
@@ -209,6 +232,29 @@ def test_predict_store_grid_places_points_in_their_cells(tmp_path, model, norm, 
     assert res.n_cells == len(np.unique(flat)) == int(np.isfinite(data).sum())
     with rasterio.open(res.path) as src:
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_store_map_is_bit_identical_to_point_predictions(tmp_path, model, norm, twin_store):
+    """At 10 km each point has a cell of its own; the map holds the predictions of the store
+    rows read by point_arrays and predicted by soilnet.inference.predict in the same batches."""
+    res_m = 10_000.0
+    res = predict_store_grid(
+        model, norm, twin_store, res_m, tmp_path / "points.tif", tile_cells=16, batch_size=8
+    )
+    rows = np.arange(len(twin_store))
+    arrays = point_arrays(twin_store, rows, target=None)
+    expected = predict(
+        model,
+        norm.image(torch.from_numpy(arrays["image"])),
+        norm.climate(torch.from_numpy(arrays["climate"])),
+        rows,
+        batch_size=8,
+    )
+    g = grid_geometry(res_m)
+    r, c = g.rowcol(arrays["xy"][:, 0], arrays["xy"][:, 1])
+    assert len(np.unique(r * g.width + c)) == len(rows)  # one point per cell
+    np.testing.assert_array_equal(_read(res.path)[r, c], expected.astype(np.float32))
+    assert res.n_points == res.n_cells == len(rows)
 
 
 # ---------------------------------------------------------------------------------- truth map

@@ -1,25 +1,45 @@
-"""Tests for soilnet.splits: the paper's random 70/10/20 split and spatial block folds."""
+"""Tests for soilnet.splits: the paper's random 70/10/20 split and spatial block folds, written
+to the workspace and addressed by the store they were made for."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_SPLIT
 
-from soilnet.errors import ConfigurationError, SplitMismatchError
+from soilnet.config import SplitConfig
+from soilnet.errors import ConfigurationError, SplitMismatchError, StaleStoreError
 from soilnet.geo import lonlat_to_laea
+from soilnet.grid import sample_land_points
 from soilnet.splits import (
     SPLIT_NAMES,
     load_split,
     n_folds,
+    open_split,
     random_split,
     spatial_block_folds,
+    split_address,
     write_splits,
 )
-from soilnet.synthetic import sample_land_points
 from soilnet.transforms import Normalization
+
+
+@dataclass
+class PointStore:
+    """What write_splits and open_split read of a store: IDs, EPSG:3035 xy and a fingerprint."""
+
+    point_ids: np.ndarray
+    xy: np.ndarray
+    fingerprint: str = "f" * 64
+    path: Path = Path("stores/ffffffffffffffff")
+
+    def __len__(self) -> int:
+        return len(self.point_ids)
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +101,15 @@ def test_spatial_folds_blocks_and_balance(europe):
 
 def test_spatial_fold_parts_share_no_block(tmp_path, europe):
     ids, xy = europe
-    paths = write_splits(tmp_path, ids, xy, block_km=100, k=5, seed=0)
-    assert n_folds(paths["spatial"]) == 5 and n_folds(paths["random"]) == 1
-    table = pd.read_csv(paths["spatial"])
+    store = PointStore(ids, xy)
+    split_dir = write_splits(store, SplitConfig(block_km=100, k_folds=5, seed=0), tmp_path)
+    assert n_folds(split_dir / "spatial.csv") == 5 and n_folds(split_dir / "random.csv") == 1
+    table = pd.read_csv(split_dir / "spatial.csv")
     block = table.set_index("Point_ID").loc[ids, "block"].to_numpy()
     tested = []
     for f in range(5):
-        split = load_split(paths["spatial"], ids, fold=f)
-        assert split.name.endswith(f"/fold{f}")
+        split = open_split(split_dir, store, "spatial", fold=f)
+        assert split.name == f"spatial/fold{f}"
         blocks = {p: set(block[split.indices(p)]) for p in SPLIT_NAMES}
         assert not blocks["train"] & blocks["val"]
         assert not blocks["train"] & blocks["test"]
@@ -100,7 +121,9 @@ def test_spatial_fold_parts_share_no_block(tmp_path, europe):
     all_test = np.concatenate(tested)
     assert len(all_test) == len(ids) == len(np.unique(all_test))  # every point tested once
     with pytest.raises(ConfigurationError, match=r"spatial 5-fold split: pass fold in 0\.\.4"):
-        load_split(paths["spatial"], ids)
+        open_split(split_dir, store, "spatial")
+    with pytest.raises(ConfigurationError, match=r"spatial 5-fold split: pass fold in 0\.\.4"):
+        load_split(split_dir / "spatial.csv", ids, fold=5)
 
 
 def test_spatial_validation(europe):
@@ -114,37 +137,81 @@ def test_spatial_validation(europe):
     near = np.column_stack(lonlat_to_laea([10.0, 10.1, 10.2], [50.0, 50.0, 50.0]))
     with pytest.raises(ConfigurationError, match="Only 1 blocks of 500 km"):
         spatial_block_folds(np.arange(3), near, block_km=500, k=3)
+    with pytest.raises(ConfigurationError, match="k_folds must be >= 2"):
+        SplitConfig(k_folds=1)
+    with pytest.raises(ConfigurationError, match="block_km must be positive"):
+        SplitConfig(block_km=0)
 
 
 # ---------------------------------------------------------------- files and stores
 
 
-def test_split_files_beside_the_data(twin_dir, twin_store, twin_split):
-    files = sorted(p.name for p in (twin_dir / "splits").iterdir())
-    assert files == [
-        "random_seed0.csv",
-        "random_seed0.json",
-        "spatial_300km_k3_seed0.csv",
-        "spatial_300km_k3_seed0.json",
+def test_split_files_in_the_workspace(twin_dir, workspace, twin_store, twin_split_dir, twin_split):
+    assert twin_split_dir == workspace / "splits" / split_address(
+        twin_store.fingerprint, TINY_SPLIT
+    )
+    assert sorted(p.name for p in twin_split_dir.iterdir()) == [
+        "random.csv",
+        "spatial.csv",
+        "split.json",
     ]
-    info = json.loads((twin_dir / "splits" / "random_seed0.json").read_text())
-    assert info["protocol"] == "random" and info["seed"] == 0 and info["n_points"] == 48
+    assert not (twin_dir / "splits").exists() and not (twin_dir / "store").exists()
+    info = json.loads((twin_split_dir / "split.json").read_text())
+    assert info["store"] == twin_store.fingerprint and info["n_points"] == 48
+    assert info["seed"] == 0 and info["block_km"] == 300 and info["k_folds"] == 3
+    assert twin_split.name == "random"
     assert (len(twin_split.train), len(twin_split.val), len(twin_split.test)) == (33, 4, 11)
     labels = twin_split.labels(len(twin_store))
     assert set(labels) == set(SPLIT_NAMES)
-    table = pd.read_csv(twin_dir / "splits" / "random_seed0.csv").set_index("Point_ID")
+    table = pd.read_csv(twin_split_dir / "random.csv").set_index("Point_ID")
     np.testing.assert_array_equal(labels, table.loc[twin_store.point_ids, "split"])
     with pytest.raises(ConfigurationError, match="Unknown split part 'dev'"):
         twin_split.indices("dev")
 
 
-def test_split_that_does_not_match_the_store_names_ids(twin_dir, twin_store):
-    path = twin_dir / "splits" / "random_seed0.csv"
+def test_write_splits_is_idempotent_and_addressed(tmp_path, europe):
+    ids, xy = europe
+    store = PointStore(ids, xy)
+    first = write_splits(store, TINY_SPLIT, tmp_path)
+    stamp = (first / "split.json").stat().st_mtime_ns
+    assert write_splits(store, TINY_SPLIT, tmp_path) == first
+    assert (first / "split.json").stat().st_mtime_ns == stamp  # not rewritten
+    other_seed = write_splits(store, replace(TINY_SPLIT, seed=1), tmp_path)
+    other_store = write_splits(PointStore(ids, xy, fingerprint="e" * 64), TINY_SPLIT, tmp_path)
+    assert len({first, other_seed, other_store}) == 3
+    assert not (pd.read_csv(first / "random.csv")).equals(pd.read_csv(other_seed / "random.csv"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (first, other_seed, other_store)
+    )  # no temporary folder left
+    with pytest.raises(SplitMismatchError, match="holds no point"):
+        write_splits(PointStore(ids[:0], xy[:0], "d" * 64), TINY_SPLIT, tmp_path)
+
+
+def test_open_split_refuses_another_store_and_bad_requests(tmp_path, europe):
+    ids, xy = europe
+    store = PointStore(ids, xy)
+    split_dir = write_splits(store, TINY_SPLIT, tmp_path)
+    assert len(open_split(split_dir, store, "random").test) == 400
+    same_points_other_data = PointStore(ids, xy, fingerprint="a" * 64)
+    with pytest.raises(StaleStoreError, match=rf"made for store {'f' * 16}.*the data changed"):
+        open_split(split_dir, same_points_other_data, "random")
+    with pytest.raises(StaleStoreError):
+        open_split(split_dir, same_points_other_data, "spatial", fold=0)
+    with pytest.raises(ConfigurationError, match="fold=1 was given with the random split"):
+        open_split(split_dir, store, "random", fold=1)
+    with pytest.raises(ConfigurationError, match="Unknown protocol 'blocks'"):
+        open_split(split_dir, store, "blocks")
+    with pytest.raises(SplitMismatchError, match="no split.json"):
+        open_split(tmp_path / "nothing", store, "random")
+
+
+def test_split_that_does_not_match_the_store_names_ids(twin_split_dir, twin_store):
+    path = twin_split_dir / "random.csv"
     ids = twin_store.point_ids
     extra = np.append(ids, 99999999)
     with pytest.raises(
         SplitMismatchError,
-        match=r"random_seed0\.csv does not match.*1 store point\(s\) absent from the split \(99999999\)",
+        match=r"random\.csv does not match.*1 store point\(s\) absent from the split \(99999999\)",
     ):
         load_split(path, extra)
     with pytest.raises(
@@ -194,6 +261,6 @@ def test_normalization_never_sees_test_points(twin_store, twin_split, tmp_path):
     # ... whereas changing a training row does change them.
     images[twin_split.train[0]] += 1.0
     assert Normalization.fit(images, climate, twin_split.train).image_mean != reference.image_mean
-    # Stored beside the split and read back unchanged.
-    path = reference.save(tmp_path / "splits" / "random_seed0.normalization.json")
+    # Saved (in a run folder) and read back unchanged.
+    path = reference.save(tmp_path / "run" / "normalization.json")
     assert Normalization.load(path) == reference

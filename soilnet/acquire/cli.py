@@ -43,7 +43,8 @@ def _variables(text: str) -> list[str]:
     unknown = [v for v in names if v not in CLIMATE_VARIABLES]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown variable(s) {', '.join(unknown)}; choose from {', '.join(CLIMATE_VARIABLES)}, 'all' or 'none'"
+            f"unknown variable(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(CLIMATE_VARIABLES)}, 'all' or 'none'"
         )
     return names
 
@@ -120,19 +121,20 @@ def add_acquire_parser(subparsers) -> argparse.ArgumentParser:
         "--signer",
         choices=SIGNERS,
         default="auto",
-        help="asset URL signing: auto (Planetary Computer tokens on its API, none elsewhere), none, "
-        "or planetary-computer",
+        help="asset URL signing: auto (Planetary Computer tokens on its API, none elsewhere), "
+        "none, or planetary-computer",
     )
     p.add_argument(
         "--sas-url",
         default=None,
-        help="Planetary Computer SAS token endpoint (default: $PC_SDK_SAS_URL, else the public one)",
+        help="Planetary Computer SAS token endpoint (default: $PC_SDK_SAS_URL, else the "
+        "public one)",
     )
     p.add_argument(
         "--terraclimate-url",
         default=DEFAULT_TERRACLIMATE_URL,
-        help="TerraClimate source template with {var} (and optionally {year}): OPeNDAP URL, http(s) "
-        "NetCDF URL or local path",
+        help="TerraClimate source template with {var} (and optionally {year}): OPeNDAP URL, "
+        "http(s) NetCDF URL or local path",
     )
     p.add_argument("--landsat-collection", default=LANDSAT_COLLECTION, help=argparse.SUPPRESS)
     p.add_argument("--dem-collection", default=DEM_COLLECTION, help=argparse.SUPPRESS)
@@ -140,7 +142,8 @@ def add_acquire_parser(subparsers) -> argparse.ArgumentParser:
         "--crs",
         choices=("EPSG:3857", "utm"),
         default="EPSG:3857",
-        help="patch grid: EPSG:3857 at 30 Web-Mercator m as the original exports (default), or the scene's UTM grid",
+        help="patch grid: EPSG:3857 at 30 Web-Mercator m as the original exports (default), "
+        "or the scene's UTM grid",
     )
     p.add_argument(
         "--limit", type=_count(1), default=None, help="only the first N points (trial run)"

@@ -78,9 +78,10 @@ from soilnet.acquire.stac import (
     read_to_grid,
     sas_endpoint,
     scene_grid,
+    take_failed_reads,
 )
 from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES, SPECTRAL_BANDS, compute_indices
-from soilnet.errors import AcquisitionError, SoilNetError, first_ids
+from soilnet.errors import AcquisitionError, PointAcquisitionFailed, SoilNetError, first_ids
 from soilnet.io.atomic import atomic_path
 from soilnet.io.patches import PATCH_NAME, find_patches, write_patch
 from soilnet.io.tables import ClimateTable, read_points, write_climate
@@ -202,22 +203,16 @@ class AcquisitionSummary:
             f"STAC answers {self.stac_bytes / 1e6:,.2f} MB"
         )
         lines.append(
-            f"  climate      {self.climate_seconds:,.1f} s ({', '.join(self.climate_variables) or 'nothing to do'})"
+            f"  climate      {self.climate_seconds:,.1f} s "
+            f"({', '.join(self.climate_variables) or 'nothing to do'})"
         )
         lines.append(f"  manifest     {self.manifest}")
         if self.missing:
             lines.append(
-                f"  {self.missing:,} point(s) have no patch (reasons in the manifest); open the folder "
-                "with on_missing='drop' to use the others."
+                f"  {self.missing:,} point(s) have no patch (reasons in the manifest); open the "
+                "folder with on_missing='drop' to use the others."
             )
         return "\n".join(lines)
-
-
-class _PointFailure(Exception):
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass
@@ -229,6 +224,7 @@ class _Context:
     crs: str
     year: int
     patch_dir: Path
+    uncached: bool = False  # GDAL must not answer from a failed read of an earlier run
 
 
 _URL_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
@@ -305,10 +301,10 @@ def _topography(ctx: _Context, grid: Grid) -> tuple[np.ndarray, np.ndarray, list
     bounds = grid.lonlat_bounds(pad_deg=0.003)
     items = ctx.stac.search(collections=[ctx.sources.dem_collection], bbox=list(bounds))
     if not items:
-        raise _PointFailure(
+        raise PointAcquisitionFailed(
             "error",
-            f"no {ctx.sources.dem_collection} tile covers the window {tuple(round(v, 4) for v in bounds)} "
-            f"in {ctx.stac.url}",
+            f"no {ctx.sources.dem_collection} tile covers the window "
+            f"{tuple(round(v, 4) for v in bounds)} in {ctx.stac.url}",
         )
     hrefs = [asset_href(it, DEM_ASSET) for it in items]
     try:
@@ -355,7 +351,7 @@ def _acquire_point(ctx: _Context, pid: int, lon: float, lat: float) -> dict:
     row["landsat_source"] = f"{ctx.stac.url} {ctx.sources.landsat_collection}"
     try:
         if abs(lat) > LANDSAT_MAX_LAT:
-            raise _PointFailure(
+            raise PointAcquisitionFailed(
                 "no_coverage",
                 f"outside Landsat coverage: latitude {lat:.3f} is beyond ±{LANDSAT_MAX_LAT}°",
             )
@@ -367,18 +363,19 @@ def _acquire_point(ctx: _Context, pid: int, lon: float, lat: float) -> dict:
         )
         candidates = landsat_candidates(items, ctx.year)
         if not candidates:
-            raise _PointFailure(
+            raise PointAcquisitionFailed(
                 "no_coverage",
-                f"outside Landsat coverage: no Landsat-8 Collection 2 Level-2 Tier-1 scene of {ctx.year} "
-                f"covers ({lon:.5f}, {lat:.5f}) in {ctx.stac.url} ({ctx.sources.landsat_collection}; "
+                f"outside Landsat coverage: no Landsat-8 Collection 2 Level-2 Tier-1 scene of "
+                f"{ctx.year} covers ({lon:.5f}, {lat:.5f}) in {ctx.stac.url} "
+                f"({ctx.sources.landsat_collection}; "
                 f"{len(items)} item(s) of other platforms or tiers)",
             )
         scenes = _PointScenes(ctx, lon, lat)
-        with raster_reader(ctx.policy):
+        with raster_reader(ctx.policy, uncached=ctx.uncached):
             decision = choose_scene(candidates, scenes.evaluate, scenes.mean_ndvi, ctx.limits)
             row["scenes_checked"] = len(decision.evaluations)
             if decision.choice is None:
-                raise _PointFailure("no_scene", decision.failure_reason())
+                raise PointAcquisitionFailed("no_scene", decision.failure_reason())
             cand, chosen = decision.choice, decision.chosen
             reflectance = scenes.reflectance(cand)
             grid = scenes.grids[cand.id]
@@ -420,7 +417,7 @@ def _acquire_point(ctx: _Context, pid: int, lon: float, lat: float) -> dict:
         for old in ctx.patch_dir.glob(f"{pid}_*.tif"):
             if old.name != name and PATCH_NAME.match(old.name):
                 old.unlink()
-    except _PointFailure as failure:
+    except PointAcquisitionFailed as failure:
         row.update(status=failure.status, reason=failure.reason)
     except Exception as err:  # a failing point never stops the others
         row.update(status="error", reason=_redact(f"{type(err).__name__}: {err}"))
@@ -454,8 +451,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     missing = [c for c in ("Point_ID", "status", "patch") if c not in table.columns]
     if missing:
         raise AcquisitionError(
-            f"{path} is not an acquisition manifest (no column(s) {', '.join(missing)}); move it away "
-            "or choose another --out folder."
+            f"{path} is not an acquisition manifest (no column(s) {', '.join(missing)}); move it "
+            "away or choose another --out folder."
         )
     return table
 
@@ -511,16 +508,17 @@ def _check_out_dir(out: Path, table_ids: set[int], coords: pd.DataFrame, source:
     ]
     if not known and others:
         raise AcquisitionError(
-            f"{out} is not empty ({', '.join(sorted(others)[:5])}) and holds no acquisition; choose a new "
-            "or empty --out folder."
+            f"{out} is not empty ({', '.join(sorted(others)[:5])}) and holds no acquisition; "
+            "choose a new or empty --out folder."
         )
 
     def foreign(ids, where: Path) -> None:
         extra = sorted(set(ids) - table_ids)
         if extra:
             raise AcquisitionError(
-                f"{out} holds another dataset: {len(extra):,} Point_ID(s) in {where} are not in {source} "
-                f"(first: {first_ids(extra)}). Choose a new --out folder, or delete {out} to start over."
+                f"{out} holds another dataset: {len(extra):,} Point_ID(s) in {where} are not in "
+                f"{source} (first: {first_ids(extra)}). Choose a new --out folder, or delete {out} "
+                "to start over."
             )
 
     if points.is_file():
@@ -541,8 +539,9 @@ def _check_out_dir(out: Path, table_ids: set[int], coords: pd.DataFrame, source:
         ]
         if len(moved):
             raise AcquisitionError(
-                f"{out} holds another dataset: {len(moved):,} point(s) in {points} have other coordinates than in "
-                f"{source} (Point_ID {first_ids(moved)}). Choose a new --out folder, or delete {out} to start over."
+                f"{out} holds another dataset: {len(moved):,} point(s) in {points} have other "
+                f"coordinates than in {source} (Point_ID {first_ids(moved)}). Choose a new --out "
+                f"folder, or delete {out} to start over."
             )
     if patch_dir.is_dir():
         found, _ = find_patches(patch_dir)
@@ -558,8 +557,8 @@ def _write_points(source: Path, dest: Path, n_rows: int | None) -> None:
             pd.read_csv(dest, usecols=[0], encoding="utf-8-sig")
         ):
             raise AcquisitionError(
-                f"--points {source} is the output folder's own points.csv; --limit would truncate it. "
-                "Pass the original LUCAS table instead."
+                f"--points {source} is the output folder's own points.csv; --limit would "
+                "truncate it. Pass the original LUCAS table instead."
             )
         return
     if n_rows is None:
@@ -676,7 +675,8 @@ def acquire(
     unknown = [v for v in variables if v not in CLIMATE_VARIABLES]
     if unknown:
         raise ValueError(
-            f"Unknown TerraClimate variable(s) {', '.join(unknown)}; choose from {', '.join(CLIMATE_VARIABLES)}."
+            f"Unknown TerraClimate variable(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(CLIMATE_VARIABLES)}."
         )
     months = terraclimate.month_labels(start, end)
     modifier = make_modifier(sources.signer, sources.stac_url, policy)
@@ -786,7 +786,7 @@ def _open_sources(
             account, container = found.get("msft:storage_account"), found.get("msft:container")
             if account and container:
                 modifier.token(account, container)
-    return _Context(stac, sources, policy, limits, crs, year, patch_dir)
+    return _Context(stac, sources, policy, limits, crs, year, patch_dir, take_failed_reads())
 
 
 def _run_points(
@@ -834,9 +834,10 @@ def _run_points(
                     on_point(row)
                 if consecutive_errors >= max_failures:
                     raise AcquisitionError(
-                        f"The last {consecutive_errors} points all failed with errors (last: Point_ID "
-                        f"{row['Point_ID']}: {row['reason']}). The sources may be unreachable; finished "
-                        f"points are kept in {manifest_path.parent}. Re-run the same command to resume."
+                        f"The last {consecutive_errors} points all failed with errors (last: "
+                        f"Point_ID {row['Point_ID']}: {row['reason']}). The sources may be "
+                        f"unreachable; finished points are kept in {manifest_path.parent}. Re-run "
+                        "the same command to resume."
                     )
                 submit_next()
             if time.perf_counter() - last_flush > _FLUSH_S:

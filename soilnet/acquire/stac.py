@@ -37,7 +37,7 @@ from rasterio.transform import Affine
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from soilnet.errors import AcquisitionError
+from soilnet.errors import AcquisitionError, EndpointUnreachableError, HttpError
 
 #: Microsoft Planetary Computer STAC API (anonymous access).
 PLANETARY_COMPUTER_STAC = "https://planetarycomputer.microsoft.com/api/stac/v1"
@@ -118,26 +118,6 @@ class RetryPolicy:
             "GDAL_HTTP_TIMEOUT": str(max(1, int(math.ceil(self.timeout_s)))),
             "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, int(math.ceil(min(self.timeout_s, 30.0))))),
         }
-
-
-class HttpError(AcquisitionError):
-    """Raised when an HTTP request fails for good (a non-retryable status, or retries spent).
-
-    Attributes:
-        url: the URL requested.
-        status: the last HTTP status, or None when no answer came (connection failure).
-        detail: the innermost reason of a connection failure, on one line.
-    """
-
-    def __init__(self, message: str, url: str, status: int | None, detail: str = "") -> None:
-        super().__init__(message)
-        self.url = url
-        self.status = status
-        self.detail = detail
-
-
-class EndpointUnreachableError(HttpError, ConnectionError):
-    """Raised when a server cannot be reached at all (DNS, refused connection, timeouts)."""
 
 
 class _ByteCounter:
@@ -221,7 +201,8 @@ class HttpClient:
             detail = describe(err)
             raise EndpointUnreachableError(
                 f"{what}: cannot reach {url} ({detail}) after {attempts} attempt(s). Check the "
-                "internet connection, any proxy (HTTPS_PROXY / HTTP_PROXY) and that the URL is right.",
+                "internet connection, any proxy (HTTPS_PROXY / HTTP_PROXY) and that the URL is "
+                "right.",
                 url,
                 None,
                 detail,
@@ -379,7 +360,9 @@ def make_modifier(
         return signer
     if signer == "auto":
         host = urlparse(stac_url).hostname or ""
-        signer = "planetary-computer" if host.endswith("planetarycomputer.microsoft.com") else "none"
+        signer = (
+            "planetary-computer" if host.endswith("planetarycomputer.microsoft.com") else "none"
+        )
     if signer == "none":
         return None
     if signer == "planetary-computer":
@@ -461,10 +444,14 @@ class StacCatalog:
                 f"{describe(err.__context__ or err)}). Check the internet connection and proxy "
                 "settings, or pass --stac-url with a reachable STAC API."
             )
+        todo = (
+            "The service may be down or rate-limiting; re-run later, finished points are kept."
+            if status in RETRY_STATUS
+            else "Check --stac-url and that the API serves the Planetary Computer's collections."
+        )
         return AcquisitionError(
             f"The STAC API at {self.url} answered HTTP {status} to {what} {url} "
-            f"({_snippet(str(err))}). Re-run later if the service is down; finished points are "
-            "kept."
+            f"({_snippet(str(err))}). {todo}"
         )
 
     def collection(self, collection_id: str) -> dict:
@@ -615,31 +602,59 @@ def gdal_options(policy: RetryPolicy) -> dict[str, str]:
 
     ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` stops GDAL from listing the remote "folder" and
     probing side-car files; ``CPL_VSIL_CURL_USE_HEAD=NO`` saves the HEAD request per file.
-    ``CPL_VSIL_CURL_NON_CACHED`` keeps ``/vsicurl/`` from remembering a URL across opens: GDAL
-    otherwise answers every later open of a URL that once failed (e.g. HTTP 500) from its cache,
-    with no request, for the rest of the process, so a second run in the same process could
-    never recover that point. (Measured on the loopback server: 0 requests on the reopen.)
-    Within one open, tiles are still cached and consecutive ranges merged.
     """
     return {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF",
         "CPL_VSIL_CURL_USE_HEAD": "NO",
-        "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/",
-        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
         "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
         "VSI_CACHE": "TRUE",
         **policy.gdal_options(),
     }
 
 
+# GDAL's /vsicurl/ remembers a URL whose read failed (HTTP 500, timeout) for the rest of the
+# process and fails every later open of it from that memory, without a request (measured on the
+# loopback server: 0 requests on the reopen), so a second run in the same process could never
+# recover such a point. rasterio cannot clear that cache, and turning the cache off for every
+# read (CPL_VSIL_CURL_NON_CACHED=/vsicurl/) doubled the requests per point in
+# benchmarks/acquire_loopback.py (65.6 -> 131.4). So only a run that follows a failed remote
+# read in this process reads uncached; an uncached open also drops the URL's stale entry.
+_failed_read = threading.Event()
+
+
+def take_failed_reads() -> bool:
+    """Whether a remote raster read failed since the last call (the flag is then cleared)."""
+    failed = _failed_read.is_set()
+    _failed_read.clear()
+    return failed
+
+
 @contextmanager
-def raster_reader(policy: RetryPolicy) -> Iterator[None]:
-    """A ``rasterio.Env`` with :func:`gdal_options` for the calling thread."""
+def raster_reader(policy: RetryPolicy, *, uncached: bool = False) -> Iterator[None]:
+    """A ``rasterio.Env`` with :func:`gdal_options` for the calling thread.
+
+    Args:
+        policy: retries and timeouts of the reads.
+        uncached: keep ``/vsicurl/`` from caching across opens (see :func:`take_failed_reads`).
+    """
     import rasterio
 
-    with rasterio.Env(**gdal_options(policy)):
+    options = gdal_options(policy)
+    if uncached:
+        options["CPL_VSIL_CURL_NON_CACHED"] = "/vsicurl/"
+    with rasterio.Env(**options):
         yield
+
+
+@contextmanager
+def _noting_failure(hrefs: Sequence[str]) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        if any(vsi_path(h) != h for h in hrefs):
+            _failed_read.set()
+        raise
 
 
 def read_to_grid(
@@ -671,7 +686,7 @@ def read_to_grid(
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    with rasterio.open(vsi_path(href)) as src:
+    with _noting_failure([href]), rasterio.open(vsi_path(href)) as src:
         target = grid(src) if callable(grid) else grid
         src_nodata = src.nodata if src.nodata is not None else nodata
         with WarpedVRT(
@@ -704,15 +719,17 @@ def read_mosaic(
     from rasterio.merge import merge
     from rasterio.warp import transform_bounds
 
-    sources = [rasterio.open(vsi_path(h)) for h in hrefs]
-    try:
-        crs = sources[0].crs.to_string()
-        if not sources[0].crs.is_geographic:
-            bounds = transform_bounds("EPSG:4326", crs, *bounds, densify_pts=21)
-        array, transform = merge(
-            sources, bounds=bounds, nodata=np.nan, dtype="float32", use_highest_res=True
-        )
-    finally:
-        for src in sources:
-            src.close()
+    sources: list = []  # closed even when a later tile fails to open
+    with _noting_failure(hrefs):
+        try:
+            sources.extend(rasterio.open(vsi_path(h)) for h in hrefs)
+            crs = sources[0].crs.to_string()
+            if not sources[0].crs.is_geographic:
+                bounds = transform_bounds("EPSG:4326", crs, *bounds, densify_pts=21)
+            array, transform = merge(
+                sources, bounds=bounds, nodata=np.nan, dtype="float32", use_highest_res=True
+            )
+        finally:
+            for src in sources:
+                src.close()
     return array[0].astype(np.float32), transform, crs

@@ -35,10 +35,13 @@ class GLAM(nn.Module):
       dilations 1, 2, 3 on that map, the four maps concatenated (4C'), 1x1 conv -> 1,
       ``sigmoid``;
     * global channel ``A_gc`` (B, C, C): ``q = sigmoid(Conv1d_q(GAP(x)))``,
-      ``k = sigmoid(Conv1d_k(GAP(x)))``, ``A_gc = softmax_rows(k^T q)``; the map applied to
-      ``x`` is ``g_c = x_flat @ A_gc`` reshaped to (B, C, H, W);
+      ``k = sigmoid(Conv1d_k(GAP(x)))``, ``A_gc[j, i] = softmax_i(q_j k_i)``; the map applied
+      to ``x`` is ``g_c[j] = sum_i A_gc[j, i] x[i]`` (the paper's ``V_c A_c`` with the softmax
+      over the axis the product sums), so every output channel is a convex combination of the
+      input channels;
     * global spatial ``A_gs`` (B, HW, HW): ``Q, K, V`` = 1x1 convs C -> C',
-      ``A_gs = softmax_rows(Q K^T)``; the map is ``g_s = 1x1(C' -> C)(A_gs V)``.
+      ``A_gs[p, m] = softmax_m(Q_p . K_m)``; the map is ``g_s = 1x1(C' -> C)(A_gs V)``, each
+      position a convex combination of all positions' values.
 
     They are combined with residuals as in the paper's equations::
 
@@ -46,8 +49,8 @@ class GLAM(nn.Module):
         global_c = x ⊙ g_c + x             global = global_c ⊙ g_s + global_c
         w = softmax(fusion_logits)         y = w0 * local + w1 * x + w2 * global
 
-    Rows of both softmax matrices sum to one; :meth:`attention_maps` returns them for
-    inspection. Nothing depends on H and W, so any spatial size works.
+    Both maps are stored row-stochastic (row = output channel or position, summing to one over
+    the axis the product sums); :meth:`attention_maps` returns them for inspection. Nothing depends on H and W, so any spatial size works.
 
     Where the SoilNet authors' code (``submodules/glam``) deviates, and this class does not:
 
@@ -104,8 +107,10 @@ class GLAM(nn.Module):
         # Global channel: separate query and key convs (both used).
         self.global_channel_q = _conv1d_same(kernel_size)
         self.global_channel_k = _conv1d_same(kernel_size)
-        # Global spatial. The key bias is dropped: a row-wise softmax is invariant to it, so
-        # it would never receive a gradient. The query bias is dropped for symmetry.
+        # Global spatial. The key bias is dropped: it adds q_p . b_k to every logit of row p, and
+        # a softmax over a row is invariant to that, so it would never receive a gradient. The
+        # query bias is not invariant (it adds b_q . K_m, which varies with m); it is dropped
+        # for symmetry with the key, a choice, not an equivalence.
         self.global_spatial_q = nn.Conv2d(channels, reduced_channels, 1, bias=False)
         self.global_spatial_k = nn.Conv2d(channels, reduced_channels, 1, bias=False)
         self.global_spatial_v = nn.Conv2d(channels, reduced_channels, 1)
@@ -131,7 +136,10 @@ class GLAM(nn.Module):
     def _global_channel(self, pooled: Tensor) -> Tensor:
         q = torch.sigmoid(self.global_channel_q(pooled))  # (B, 1, C)
         k = torch.sigmoid(self.global_channel_k(pooled))  # (B, 1, C)
-        return torch.softmax(k.transpose(1, 2) @ q, dim=-1)  # (B, C, C), rows sum to 1
+        # Entry [j, i] = q_j k_i: output (query) channel j attends to input (key) channel i.
+        # The softmax runs over the key axis i, the axis the map then sums over, so each output
+        # channel is a convex combination of the input channels (rows sum to 1).
+        return torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # (B, C, C)
 
     def _global_spatial(self, x: Tensor) -> tuple[Tensor, Tensor]:
         q = self.global_spatial_q(x).flatten(2).transpose(1, 2)  # (B, HW, C')
@@ -167,7 +175,7 @@ class GLAM(nn.Module):
         local = local_c * a_ls + local_c
 
         a_gc = self._global_channel(pooled)
-        g_c = (x.flatten(2).transpose(1, 2) @ a_gc).transpose(1, 2).reshape(b, c, h, w)
+        g_c = (a_gc @ x.flatten(2)).reshape(b, c, h, w)  # g_c[j] = sum_i A[j, i] x[i]
         a_gs, g_s = self._global_spatial(x)
         global_c = x * g_c + x
         global_ = global_c * g_s + global_c

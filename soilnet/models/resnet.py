@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torchvision import models as tvm
 
-from soilnet.errors import CheckpointError, ConfigurationError, SoilNetError
+from soilnet.errors import CheckpointError, ConfigurationError, WeightsNotFoundError
 from soilnet.models.attention import GLAM
 
 __all__ = ["BACKBONES", "ResNetBranch", "WeightsNotFoundError", "WeightsReport"]
@@ -36,10 +36,6 @@ BACKBONES: dict[str, _Backbone] = {
     "resnet50": _Backbone(tvm.resnet50, 512, 2048),
     "resnet101": _Backbone(tvm.resnet101, 512, 2048),
 }
-
-
-class WeightsNotFoundError(SoilNetError, FileNotFoundError):
-    """Raised when ``weights_path`` does not point to an existing file."""
 
 
 @dataclass

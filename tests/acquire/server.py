@@ -440,7 +440,7 @@ class LoopbackServer:
         return f"http://{self.blob_account}.blob.core.windows.net" if self.blob_account else None
 
     def fail(self, fragment: str, status: int = 503, times: int | None = None) -> None:
-        """Answer ``status`` to requests whose path contains ``fragment`` (``times`` times, or always)."""
+        """Answer ``status`` to requests whose path holds ``fragment`` (``times`` times, or all)."""
         with self._lock:
             self._faults.append([fragment, status, times])
 
@@ -473,7 +473,11 @@ class LoopbackServer:
         return item
 
     def landing_page(self) -> dict:
-        search = {"rel": "search", "type": "application/geo+json", "href": f"{self.stac_url}/search"}
+        search = {
+            "rel": "search",
+            "type": "application/geo+json",
+            "href": f"{self.stac_url}/search",
+        }
         return {
             "type": "Catalog",
             "id": "loopback",

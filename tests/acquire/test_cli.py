@@ -19,9 +19,9 @@ def _parser() -> argparse.ArgumentParser:
 def test_cli_wiring(world, server, tmp_path, capsys):
     points = world.points_csv(tmp_path / "p.csv", ("winter", "fallback"))
     args = _parser().parse_args(
-        ["acquire", "--points", str(points), "--out", str(tmp_path / "cli"), "--stac-url", server.stac_url,
-         "--terraclimate-url", world.tc, "--variables", "pr,tmmx", "--signer", "none", "--workers", "2",
-         "--limit", "1", "--no-progress", "--retries", "1"]
+        ["acquire", "--points", str(points), "--out", str(tmp_path / "cli"),
+         "--stac-url", server.stac_url, "--terraclimate-url", world.tc, "--variables", "pr,tmmx",
+         "--signer", "none", "--workers", "2", "--limit", "1", "--no-progress", "--retries", "1"]
     )  # fmt: skip
     assert args.func(args) == 0
     assert "ok" in capsys.readouterr().out
@@ -35,9 +35,10 @@ def test_cli_wiring(world, server, tmp_path, capsys):
 def test_cli_signing_options(world, blob_server, tmp_path):
     points = world.points_csv(tmp_path / "p.csv", ("winter",))
     args = _parser().parse_args(
-        ["acquire", "--points", str(points), "--out", str(tmp_path / "cli"), "--stac-url", blob_server.stac_url,
-         "--terraclimate-url", world.tc, "--variables", "none", "--signer", "planetary-computer",
-         "--sas-url", blob_server.sas_url, "--no-progress", "--retries", "1"]
+        ["acquire", "--points", str(points), "--out", str(tmp_path / "cli"),
+         "--stac-url", blob_server.stac_url, "--terraclimate-url", world.tc, "--variables", "none",
+         "--signer", "planetary-computer", "--sas-url", blob_server.sas_url, "--no-progress",
+         "--retries", "1"]
     )  # fmt: skip
     assert args.func(args) == 0
     assert any(r["path"].startswith("/sas/token/") for r in blob_server.log)

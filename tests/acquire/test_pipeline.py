@@ -294,7 +294,12 @@ def test_arguments_are_checked_before_io(tmp_path):
 
 #: Three LUCAS 2015 topsoil points: two Portuguese rows of LUCAS_2015_all.csv and the German
 #: sample export's point (its coordinates from the LUCAS grid code, EPSG:3035 km 4046/3116).
-REAL_POINTS = "Point_ID,long,lat\n26581768,-8.775251839,37.13910423\n26761998,-9.154804085,39.19392373\n40463116,6.072879,51.088722\n"
+REAL_POINTS = (
+    "Point_ID,long,lat\n"
+    "26581768,-8.775251839,37.13910423\n"
+    "26761998,-9.154804085,39.19392373\n"
+    "40463116,6.072879,51.088722\n"
+)
 
 
 @pytest.mark.network

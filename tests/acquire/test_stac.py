@@ -20,6 +20,7 @@ from soilnet.acquire.stac import (
     raster_reader,
     read_to_grid,
     sas_endpoint,
+    take_failed_reads,
 )
 from soilnet.errors import AcquisitionError
 
@@ -180,7 +181,9 @@ def test_make_modifier():
     assert isinstance(make_modifier("auto", pc, FAST), PlanetaryComputerSigner)
     assert make_modifier("auto", "http://127.0.0.1:1/stac", FAST) is None
     assert make_modifier("none", pc, FAST) is None
-    assert isinstance(make_modifier("planetary-computer", "http://x/stac", FAST), PlanetaryComputerSigner)
+    assert isinstance(
+        make_modifier("planetary-computer", "http://x/stac", FAST), PlanetaryComputerSigner
+    )
 
     def mine(obj):
         return None
@@ -198,7 +201,9 @@ def test_make_modifier():
 def test_http_client_retries_then_reports(server):
     client = HttpClient(FAST)
     server.fail("/files/tc/pr.nc", 503, times=1)
-    r = client.request("GET", f"{server.url}/files/tc/pr.nc", what="t", headers={"Range": "bytes=0-3"})
+    r = client.request(
+        "GET", f"{server.url}/files/tc/pr.nc", what="t", headers={"Range": "bytes=0-3"}
+    )
     assert r.status_code == 206 and r.content[:3] == b"CDF"
     assert client.bytes_received == 4
 
@@ -220,19 +225,29 @@ def test_http_client_retries_then_reports(server):
 # --------------------------------------------------------------------------------------------
 
 
-def test_failed_cog_read_is_not_remembered_by_gdal(world, server):
-    """A URL that failed once is fetched again on the next open in the same process."""
+def test_failed_cog_read_is_retried_by_the_next_uncached_reader(world, server):
+    """GDAL remembers a failed URL; the next run reads uncached and so reaches the server."""
     href = f"{server.url}/files/W_20150213_clear/W_20150213_clear_SR_B4.TIF"
     grid = mercator_grid(9.0, 50.0)
+    take_failed_reads()
     server.fail("W_20150213_clear_SR_B4", 500)
     with raster_reader(FAST), pytest.raises(Exception, match="500"):
         read_to_grid(href, grid)
     server._faults.clear()
+
     before = len(server.log)
-    with raster_reader(FAST):
+    with raster_reader(FAST), pytest.raises(Exception, match="500"):
+        read_to_grid(href, grid)  # answered from GDAL's memory of the failure
+    assert len(server.log) == before
+
+    assert take_failed_reads() and not take_failed_reads()
+    with raster_reader(FAST, uncached=True):
         dn, _ = read_to_grid(href, grid)
     assert len(server.log) > before
     assert np.all(dn == srv.reflectance_to_dn(srv.RED_REFLECTANCE))
+    with raster_reader(FAST):  # the stale entry is gone for cached readers too
+        read_to_grid(href, grid)
+    assert not take_failed_reads()
 
 
 def test_mercator_grid_matches_the_original_exports():

@@ -36,7 +36,15 @@ def test_zero_climate_values_round_trip_as_zero(world, server, tmp_path):
     assert all(r["range"] for r in server.log)  # read by ranges, never whole
 
     out = tmp_path / "zeros"
-    run(world, server, out, ("winter", "noscene"), variables=("swe",), start="2014-11", end="2015-05")
+    run(
+        world,
+        server,
+        out,
+        ("winter", "noscene"),
+        variables=("swe",),
+        start="2014-11",
+        end="2015-05",
+    )
     text = (out / "climate" / "swe.csv").read_text()
     assert "-999" not in text and ",0," in text
     with warnings.catch_warnings():

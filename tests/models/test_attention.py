@@ -85,3 +85,48 @@ def test_invalid_arguments() -> None:
         GLAM(0)
     with pytest.raises(ValueError, match=r"\(B, 8, H, W\)"):
         GLAM(8, reduced_channels=2)(torch.randn(1, 6, 4, 4))
+
+
+def test_global_branches_apply_their_maps_as_convex_combinations() -> None:
+    """The applied maps, checked against explicit loops over the axis each product sums.
+
+    With the softmax over the wrong axis (the bug this guards against) an output channel is
+    not a convex combination of the input channels, and a channel-constant input is not kept.
+    """
+    torch.manual_seed(1)
+    glam = GLAM(channels=6, reduced_channels=3, kernel_size=3).eval()
+    x = torch.randn(2, 6, 4, 5)
+    b, c, h, w = x.shape
+    pooled = x.mean(dim=(2, 3)).unsqueeze(1)
+    q = torch.sigmoid(glam.global_channel_q(pooled))[:, 0]  # (B, C)
+    k = torch.sigmoid(glam.global_channel_k(pooled))[:, 0]
+    a_gc = glam._global_channel(pooled)
+    expected = torch.zeros(b, c, h * w)
+    for bb in range(b):
+        for j in range(c):  # output channel j: weights over input channels i sum to one
+            weights = torch.softmax(torch.stack([q[bb, j] * k[bb, i] for i in range(c)]), dim=0)
+            torch.testing.assert_close(a_gc[bb, j], weights)
+            for i in range(c):
+                expected[bb, j] += weights[i] * x[bb, i].flatten()
+    g_c = (a_gc @ x.flatten(2)).reshape(b, c, h, w)
+    torch.testing.assert_close(g_c, expected.reshape(b, c, h, w))
+    # A channel-constant input is a fixed point of a convex combination over channels.
+    const = torch.randn(2, 1, 4, 5).expand(2, 6, 4, 5)
+    torch.testing.assert_close(
+        (glam._global_channel(const.mean(dim=(2, 3)).unsqueeze(1)) @ const.flatten(2)).reshape(
+            2, 6, 4, 5
+        ),
+        const,
+    )
+    # Global spatial: each position's context is a convex combination of all positions' values.
+    attn, _ = glam._global_spatial(x)
+    v = glam.global_spatial_v(x).flatten(2)  # (B, C', HW)
+    for bb in range(b):
+        for p in range(h * w):
+            qp = glam.global_spatial_q(x)[bb].flatten(1)[:, p]
+            logits = torch.stack(
+                [qp @ glam.global_spatial_k(x)[bb].flatten(1)[:, m] for m in range(h * w)]
+            )
+            torch.testing.assert_close(attn[bb, p], torch.softmax(logits, dim=0))
+            context = sum(attn[bb, p, m] * v[bb, :, m] for m in range(h * w))
+            torch.testing.assert_close(context, (attn[bb] @ v[bb].T)[p])

@@ -1,4 +1,4 @@
-"""The book: every chapter executes under papermill with the smoke profile, the HTML builds with
+"""soilnet.runner, the book: every chapter executes under papermill with the smoke profile, the HTML builds with
 -W, a chapter run alone fails naming what is missing, and the built pages hold the results table
 and the map image when a reader opens them in headless Chromium."""
 
@@ -64,6 +64,7 @@ def smoke_book(tmp_path_factory):
     return root, timings
 
 
+@pytest.mark.slow
 def test_the_book_only_reads_the_data_folder(smoke_book):
     root, _ = smoke_book
     before = json.loads((root / "data_checksums.json").read_text())
@@ -75,15 +76,19 @@ def test_the_book_only_reads_the_data_folder(smoke_book):
         assert any((root / "runs" / derived).iterdir()), derived
 
 
+@pytest.mark.slow
 def test_chapter_1_configuration_reaches_every_run(smoke_book):
     root, _ = smoke_book
     study = Study.open("smoke", work_dir=str(root / "runs"))
     assert study.config.train.lr == 0.002
     runs = [json.loads(p.read_text()) for p in (root / "runs" / "runs").glob("*/run.json")]
     networks = [r for r in runs if "train_config" in r]
-    expected = len(study.config.experiment.variants) * len(study.config.experiment.seeds) + len(
-        study.config.experiment.spatial_variants
-    ) * len(study.config.experiment.spatial_seeds) * study.config.split.k_folds
+    expected = (
+        len(study.config.experiment.variants) * len(study.config.experiment.seeds)
+        + len(study.config.experiment.spatial_variants)
+        * len(study.config.experiment.spatial_seeds)
+        * study.config.split.k_folds
+    )
     assert len(networks) == expected
     assert {r["train_config"]["lr"] for r in networks} == {0.002}
     # The same override again is accepted; a conflicting one is refused by every later chapter.
@@ -96,6 +101,7 @@ def test_chapter_1_configuration_reaches_every_run(smoke_book):
         execute_chapter(4, params, output_dir=root / "conflict")
 
 
+@pytest.mark.slow
 def test_every_chapter_executes_and_the_book_builds(smoke_book):
     root, timings = smoke_book
     executed = root / "_build" / "book_src" / "notebooks"
@@ -128,6 +134,7 @@ def test_every_chapter_executes_and_the_book_builds(smoke_book):
     assert timings["total_seconds"] < 600, timings
 
 
+@pytest.mark.slow
 def test_results_page_holds_the_table_with_the_oracle(smoke_book):
     root, _ = smoke_book
     page = (root / "_build" / "html" / "notebooks" / "04_results.html").read_text()
@@ -144,6 +151,7 @@ def test_results_page_holds_the_table_with_the_oracle(smoke_book):
     assert 'profile = "smoke"' not in page
 
 
+@pytest.mark.slow
 def test_map_chapter_writes_a_cloud_optimized_geotiff(smoke_book):
     import rasterio
 
@@ -177,6 +185,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("page", "must_hold"),
     [
@@ -266,6 +275,7 @@ def test_papermill_string_parameters_select_one_variant(tmp_path):
     assert parse_overrides({"train": {"lr": 1e-3}}) == {"train.lr": 1e-3}
 
 
+@pytest.mark.slow
 def test_results_command_prints_both_tables(smoke_book, capsys):
     from soilnet.cli import main
 

@@ -1,0 +1,99 @@
+"""soilnet.reporting: one label registry and the tables of the book, on a tiny finished study."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from soilnet.baselines import BASELINE_LABELS, BASELINES
+from soilnet.errors import MissingOutputError
+from soilnet.experiment import (
+    predictions_at_test_points,
+    prepare_data,
+    run_baselines,
+    train_networks,
+)
+from soilnet.reporting import (
+    errors_by_land_cover,
+    model_label,
+    model_labels,
+    oc_summary,
+    ranking_check,
+    results_markdown,
+    results_table,
+    split_summary,
+    variant_table,
+)
+from soilnet.twin import TwinConfig, write_twin
+from soilnet.workspace import Study
+
+TINY = [
+    "store.patch_size_px=16",
+    "experiment.variants=[resnet18, resnet18_glam_lstm]",
+    "experiment.seeds=[0]",
+    "experiment.epochs=1",
+    "experiment.epochs_lstm=1",
+    "experiment.spatial_variants=[resnet18]",
+    "experiment.spatial_epochs=1",
+    "split.block_km=400",
+    "split.k_folds=2",
+]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reporting")
+    write_twin(root / "twin", TwinConfig(n_points=48, patch_size_px=16, seed=21))
+    study = Study.create("smoke", str(root / "twin"), str(root / "work"), TINY, "cpu")
+    prepare_data(study)
+    for protocol in ("random", "spatial"):
+        train_networks(study, protocol)
+        run_baselines(study, protocol)
+    return study
+
+
+def test_one_label_registry():
+    assert model_label("resnet18_glam_lstm") == "ResNet-18-GLAM+LSTM"
+    assert model_label("rf_paper") == BASELINE_LABELS["rf_paper"]
+    assert model_label("oracle").endswith("(twin)")
+    assert set(BASELINES) <= set(model_labels().index)
+
+
+def test_results_table_has_every_model_once(finished):
+    for protocol, runs in (("random", 1), ("spatial", 2)):
+        table = results_table(finished, protocol)
+        keys = list(table["key"])
+        assert keys[:2] == ["oracle", "oracle_spatial"]  # the twin's references first
+        assert set(BASELINES) <= set(keys) and "resnet18" in keys
+        assert (table.loc[table["key"] == "resnet18", "runs"] == runs).all()
+        assert {"RMSE", "R²", "MAE", "CCC", "RPIQ", "Bias", "RMSE above oracle"} <= set(table)
+        assert float(table.loc[table["key"] == "oracle", "RMSE above oracle"].iloc[0]) == 0.0
+
+
+def test_ranking_uses_the_climate_variant_and_markdown_holds_both_tables(finished):
+    ranking = ranking_check(finished)
+    assert list(ranking["seed"]) == [0] and "resnet18_rmse" in ranking
+    text = results_markdown(finished)
+    assert "#### Random 70/10/20 split" in text and "2 folds of 400 km blocks" in text
+    assert text.count("| Null (training mean)") == 2
+
+
+def test_chapter_tables(finished):
+    preds = predictions_at_test_points(finished, "random")
+    assert {"rf_paper", "resnet18", "resnet18_glam_lstm", "target_g_per_kg"} <= set(preds)
+    errors = errors_by_land_cover(preds, ["rf_paper", "resnet18"])
+    assert set(errors["model"]) == {model_label("rf_paper"), model_label("resnet18")}
+    summary = split_summary(finished)
+    assert list(summary["split"]) == ["random", "spatial/fold0", "spatial/fold1"]
+    assert (summary[["train", "val", "test"]].sum(axis=1) == 48).all()
+    assert list(variant_table(finished)["epochs"]) == [1, 1]
+    oc = oc_summary(pd.Series([1.0, 10, 100, 200]))
+    assert oc.loc["share > 87", "this dataset"] == 0.5
+
+
+def test_tables_name_the_missing_chapter(tmp_path):
+    write_twin(tmp_path / "twin", TwinConfig(n_points=30, patch_size_px=16, seed=2))
+    study = Study.create("smoke", str(tmp_path / "twin"), str(tmp_path / "w"), TINY, "cpu")
+    prepare_data(study)
+    with pytest.raises(MissingOutputError, match=r"resnet18 seed 0 \(random\).*chapter 2"):
+        results_table(study, "random")
