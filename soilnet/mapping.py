@@ -18,8 +18,8 @@ Three writers share the grid:
   ``render(x, y)`` callable), normalise with the run's statistics, predict.
 - :func:`predict_store_grid`: predict a consolidated store of grid points (real data without
   OC) and place each prediction in the cell holding its ``x_3035``/``y_3035``.
-- :func:`truth_world_grid`: the twin's oracle on the same grid, for the true map beside the
-  predicted one.
+- :func:`truth_world_grid`: the twin's noise floor E[min(SOC, 87) | c1..c4] on the same grid,
+  the true map but for the independent noise, beside the predicted one.
 """
 
 from __future__ import annotations
@@ -455,18 +455,21 @@ def truth_world_grid(
     tile_cells: int = 1024,
     progress: bool = False,
 ) -> MapResult:
-    """Write the twin's oracle SOC (g/kg) on the map grid, for the true map beside a prediction.
+    """Write the twin's noise floor (g/kg) on the map grid, the true map beside a prediction.
 
-    The oracle is the conditional mean of SOC given what the inputs carry (pixel, context and
-    climate components), ``E[min(SOC, clip) | c1, c2, c3]`` (see :mod:`soilnet.twin`);
-    with ``clip=87`` it is ``latent["oracle_clipped"]`` of :meth:`SyntheticWorld.render`, with
-    ``clip=None`` ``latent["oracle_unclipped"]``.
+    The noise floor is the conditional mean of SOC given all four latent components,
+    ``E[min(SOC, clip) | c1, c2, c3, c4]`` (:func:`soilnet.twin.oracle.noise_floor_lognormal`):
+    the true SOC but for the independent noise eps, which no model can predict. It knows the
+    soil darkness under vegetation and the spatial residual exactly, so it is not what a model
+    of the inputs can draw (that is the observable reference of :mod:`soilnet.twin.oracle`,
+    lower in contrast); with ``clip=87`` it is ``latent["noise_floor_clipped"]`` of
+    :meth:`SyntheticWorld.render`.
 
     Args:
         world: a :class:`~soilnet.twin.SyntheticWorld`.
         resolution_m: cell size in metres (use the predicted map's).
         out_path: the COG to write.
-        clip: clip value in g/kg, or None for the unclipped conditional mean.
+        clip: clip value in g/kg, or None for the unclipped conditional mean E[SOC | c1..c4].
         tile_cells: cells rendered at once.
         progress: show a tqdm bar over tiles.
 
@@ -478,6 +481,7 @@ def truth_world_grid(
         ConfigurationError: ``clip`` is not positive.
     """
     from soilnet.twin import SyntheticWorld, clipped_lognormal_mean
+    from soilnet.twin.oracle import noise_floor_lognormal
 
     start = time.perf_counter()
     if not isinstance(world, SyntheticWorld):
@@ -491,9 +495,6 @@ def truth_world_grid(
     geometry = grid.geometry
     x, y = np.ascontiguousarray(grid.xy.T)
     rows, cols = np.divmod(grid.point_ids, geometry.width)
-    shares = world.config.shares
-    b = world.sigma * math.sqrt(shares[3] + shares[4])
-    sh = np.sqrt(shares)
     state = {"peak": 0}
 
     def tiles():
@@ -505,22 +506,15 @@ def truth_world_grid(
             rendered = world.render(x[sl], y[sl], with_climate=False)
             state["peak"] = max(state["peak"], rendered.image.nbytes)
             lat = rendered.latent
-            if clip is None:
-                values = lat["oracle_unclipped"].to_numpy()
-            elif clip == PAPER_CLIP_G_PER_KG:
-                values = lat["oracle_clipped"].to_numpy()
-            else:
-                a = (
-                    world.mu
-                    + world.sigma
-                    * (sh[0] * lat["c1"] + sh[1] * lat["c2"] + sh[2] * lat["c3"]).to_numpy()
-                )
-                values = clipped_lognormal_mean(a, b, clip=clip)
-            yield rows[sl], cols[sl], values
+            a, b = noise_floor_lognormal(
+                world.mu, world.sigma, world.config.shares,
+                *(lat[c].to_numpy() for c in ("c1", "c2", "c3", "c4")),
+            )  # fmt: skip
+            yield rows[sl], cols[sl], clipped_lognormal_mean(a, b, clip=clip)
 
     tags = {
         "source": "soilnet.mapping.truth_world_grid",
-        "quantity": "oracle SOC, E[min(SOC, clip) | pixel, context, climate]",
+        "quantity": "noise floor SOC, E[min(SOC, clip) | c1, c2, c3, c4]",
         "clip_g_per_kg": "none" if clip is None else f"{clip:g}",
         "twin_seed": str(world.config.seed),
         "resolution_m": f"{geometry.resolution_m:g}",

@@ -121,3 +121,54 @@ def test_hybrid_is_chosen_by_its_climate_branch():
     )
     assert hybrid_variant(["resnet18", "lstm"]) == "lstm"
     assert hybrid_variant(["resnet18", "resnet18_glam"]) == "resnet18_glam"
+
+
+def test_references_are_the_noise_floor_and_the_observable_reference(two_datasets, tmp_path):
+    """reference_runs scores truth.csv's noise_floor_clipped and observable_reference_clipped
+    against the same clipped targets as the models, on each test set."""
+    import pandas as pd
+
+    from soilnet.experiment import TWIN_REFERENCES, reference_runs
+
+    study = Study.create("smoke", str(two_datasets / "A"), str(tmp_path / "w"), TINY, "cpu")
+    prepare_data(study)
+    truth = pd.read_csv(two_datasets / "A" / "truth.csv").set_index("Point_ID")
+    store = study.store()
+    target = TargetTransform(study.config.train.clip_g_per_kg)
+    observed = target.target_g_per_kg(store.index["oc_g_per_kg"].to_numpy())
+    for protocol in ("random", "spatial"):
+        runs = reference_runs(study, protocol)
+        assert list(runs["model"].unique()) == ["noise_floor", "observable_reference"]
+        for fold in study.folds(protocol):
+            test = study.split(protocol, fold, store).test
+            for name, column in TWIN_REFERENCES.items():
+                row = runs[
+                    (runs["model"] == name) & (runs["fold"] == (-1 if fold is None else fold))
+                ]
+                ref = truth.loc[store.point_ids, column].to_numpy()[test]
+                expected = regression_metrics(observed[test], ref)["rmse"]
+                assert float(row["rmse"].iloc[0]) == pytest.approx(expected)
+
+
+def test_an_older_truth_table_gets_the_references_by_rerendering(two_datasets, tmp_path):
+    """A twin whose truth.csv predates the reference columns gets them from its twin.json world
+    (the same values write_twin stores); a truth.csv the world does not reproduce is refused."""
+    import shutil
+
+    import pandas as pd
+
+    from soilnet.errors import ConfigurationError
+    from soilnet.experiment import TWIN_REFERENCES, twin_truth
+
+    data = tmp_path / "twin-old"
+    shutil.copytree(two_datasets / "A", data)
+    full = pd.read_csv(data / "truth.csv")
+    new = [*TWIN_REFERENCES.values(), "soil_visible"]
+    full.drop(columns=new).to_csv(data / "truth.csv", index=False)
+    study = Study.create("smoke", str(data), str(tmp_path / "w"), TINY, "cpu")
+    truth = twin_truth(study)
+    for column in TWIN_REFERENCES.values():
+        np.testing.assert_allclose(truth[column], full[column], rtol=1e-12)
+    full.drop(columns=new).assign(OC=full["OC"] + 1.0).to_csv(data / "truth.csv", index=False)
+    with pytest.raises(ConfigurationError, match="does not reproduce"):
+        twin_truth(study)

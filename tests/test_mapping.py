@@ -30,6 +30,7 @@ from soilnet.mapping import (
 from soilnet.models import build_model
 from soilnet.transforms import Normalization
 from soilnet.twin import SyntheticWorld, TwinConfig, clipped_lognormal_mean
+from soilnet.twin.oracle import noise_floor_lognormal
 
 RES = 200_000.0  # 200 km: 110 land cells, 20 x 19 raster
 
@@ -258,32 +259,34 @@ def test_store_map_is_bit_identical_to_point_predictions(tmp_path, model, norm, 
 
 
 # ---------------------------------------------------------------------------------- truth map
-def test_truth_world_grid_equals_rendered_oracle(tmp_path, world):
+def test_truth_world_grid_is_the_noise_floor(tmp_path, world):
+    """The twin's map is E[min(SOC, clip) | c1..c4], the stored noise floor at clip 87."""
     res = truth_world_grid(world, RES, tmp_path / "truth.tif", tile_cells=33)
     data = _read(res.path)
     x, y = world.grid(RES)
     pick = np.array([3, 40, 88])
     lat = world.render(x[pick], y[pick], with_climate=False).latent
     rows, cols = grid_geometry(RES).rowcol(x[pick], y[pick])
-    np.testing.assert_allclose(data[rows, cols], lat["oracle_clipped"].to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(data[rows, cols], lat["noise_floor_clipped"].to_numpy(), rtol=1e-6)
     assert res.n_cells == len(x)
     assert res.stats["max"] <= 87.0
-
-    unclipped = _read(truth_world_grid(world, RES, tmp_path / "u.tif", clip=None).path)
-    np.testing.assert_allclose(unclipped[rows, cols], lat["oracle_unclipped"].to_numpy(), rtol=1e-6)
-    fifty = _read(truth_world_grid(world, RES, tmp_path / "c50.tif", clip=50.0).path)
-    sh = np.sqrt(world.config.shares)
-    a = (
-        world.mu
-        + world.sigma * (sh[0] * lat["c1"] + sh[1] * lat["c2"] + sh[2] * lat["c3"]).to_numpy()
+    a, b = noise_floor_lognormal(
+        world.mu,
+        world.sigma,
+        world.config.shares,
+        *(lat[c].to_numpy() for c in ("c1", "c2", "c3", "c4")),
     )
-    b = world.sigma * math.sqrt(world.config.shares[3] + world.config.shares[4])
+    unclipped = _read(truth_world_grid(world, RES, tmp_path / "u.tif", clip=None).path)
+    np.testing.assert_allclose(
+        unclipped[rows, cols], clipped_lognormal_mean(a, b, clip=None), rtol=1e-6
+    )
+    fifty = _read(truth_world_grid(world, RES, tmp_path / "c50.tif", clip=50.0).path)
     np.testing.assert_allclose(
         fifty[rows, cols], clipped_lognormal_mean(a, b, clip=50.0), rtol=1e-6
     )
     assert np.nanmax(fifty) <= 50.0
-    # A cross-check of the closed form: at clip 87 it reproduces the stored oracle.
-    np.testing.assert_allclose(clipped_lognormal_mean(a, b), lat["oracle_clipped"], rtol=1e-9)
+    # A cross-check of the closed form: at clip 87 it reproduces the stored noise floor.
+    np.testing.assert_allclose(clipped_lognormal_mean(a, b), lat["noise_floor_clipped"], rtol=1e-9)
 
 
 def test_truth_needs_a_synthetic_world(tmp_path):

@@ -55,7 +55,8 @@ def finished(tmp_path_factory):
 def test_one_label_registry():
     assert model_label("resnet18_glam_lstm") == "ResNet-18-GLAM+LSTM"
     assert model_label("rf_paper") == BASELINE_LABELS["rf_paper"]
-    assert model_label("oracle").endswith("(twin)")
+    assert model_label("noise_floor") == "Noise floor (twin): E[min(SOC, 87) | c1..c4]"
+    assert model_label("observable_reference") == "Observable reference (twin)"
     assert set(BASELINES) <= set(model_labels().index)
 
 
@@ -63,11 +64,12 @@ def test_results_table_has_every_model_once(finished):
     for protocol, runs in (("random", 1), ("spatial", 2)):
         table = results_table(finished, protocol)
         keys = list(table["key"])
-        assert keys[:2] == ["oracle", "oracle_spatial"]  # the twin's references first
+        assert keys[:2] == ["noise_floor", "observable_reference"]  # the twin's references first
         assert set(BASELINES) <= set(keys) and "resnet18" in keys
         assert (table.loc[table["key"] == "resnet18", "runs"] == runs).all()
-        assert {"RMSE", "R²", "MAE", "CCC", "RPIQ", "Bias", "RMSE above oracle"} <= set(table)
-        assert float(table.loc[table["key"] == "oracle", "RMSE above oracle"].iloc[0]) == 0.0
+        assert {"RMSE", "R²", "MAE", "CCC", "RPIQ", "Bias", "RMSE above noise floor"} <= set(table)
+        floor = table.loc[table["key"] == "noise_floor", "RMSE above noise floor"]
+        assert float(floor.iloc[0]) == 0.0
 
 
 def test_ranking_uses_the_climate_variant_and_markdown_holds_both_tables(finished):
@@ -97,3 +99,36 @@ def test_tables_name_the_missing_chapter(tmp_path):
     prepare_data(study)
     with pytest.raises(MissingOutputError, match=r"resnet18 seed 0 \(random\).*chapter 2"):
         results_table(study, "random")
+
+
+def test_the_gap_column_is_the_distance_to_the_noise_floor(finished):
+    """The column "RMSE above noise floor" is each model's mean RMSE minus the noise floor's
+    mean RMSE on the same test sets; the floor's row is E[min(SOC, 87) | c1..c4] from
+    truth.csv, and the retired oracle rows and column are gone."""
+    from soilnet.experiment import TWIN_REFERENCES, all_runs
+    from soilnet.metrics import summarize_runs
+    from soilnet.reporting import FLOOR_GAP_COLUMN, REFERENCE_LABELS
+
+    assert TWIN_REFERENCES == {
+        "noise_floor": "noise_floor_clipped",
+        "observable_reference": "observable_reference_clipped",
+    }
+    assert set(REFERENCE_LABELS) == set(TWIN_REFERENCES)
+    for protocol in ("random", "spatial"):
+        table = results_table(finished, protocol, digits=6)
+        summary = summarize_runs(all_runs(finished, protocol), by=("model",)).set_index("model")
+        gaps = table.set_index("key")[FLOOR_GAP_COLUMN]
+        expected = summary["rmse_mean"] - summary.loc["noise_floor", "rmse_mean"]
+        pd.testing.assert_series_equal(
+            gaps, expected.round(6).reindex(gaps.index), check_names=False
+        )
+        assert not {"oracle", "oracle_spatial"} & set(table["key"])
+        assert "RMSE above oracle" not in table
+        assert "Oracle" not in " ".join(table["Model"])
+    # In markdown the label's "|" is escaped, so every row keeps the header's cell count.
+    text = results_markdown(finished)
+    assert text.count("| Noise floor (twin): E[min(SOC, 87) \\| c1..c4]") == 2
+    assert text.count("| Observable reference (twin)") == 2
+    for block in text.split("####")[1:3]:
+        rows = [r for r in block.splitlines() if r.startswith("|")]
+        assert {len(r.replace("\\|", "").split("|")) for r in rows} == {len(rows[0].split("|"))}

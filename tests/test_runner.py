@@ -135,15 +135,16 @@ def test_every_chapter_executes_and_the_book_builds(smoke_book):
 
 
 @pytest.mark.slow
-def test_results_page_holds_the_table_with_the_oracle(smoke_book):
+def test_results_page_holds_the_table_with_the_noise_floor(smoke_book):
     root, _ = smoke_book
     page = (root / "_build" / "html" / "notebooks" / "04_results.html").read_text()
     assert "<table" in page
     for text in (
-        "Oracle",
+        "Noise floor (twin)",
+        "Observable reference (twin)",
         "Random Forest (paper",
         "ResNet-18-GLAM+LSTM",
-        "RMSE above oracle",
+        "RMSE above noise floor",
         "ResNet-101-GLAM+LSTM",
     ):
         assert text in page, text
@@ -189,7 +190,7 @@ def _chromium() -> str | None:
 @pytest.mark.parametrize(
     ("page", "must_hold"),
     [
-        ("04_results", ("<table", "RMSE above oracle")),
+        ("04_results", ("<table", "RMSE above noise floor")),
         ("06_european_map", ("<img", "Predicted SOC")),
     ],
 )
@@ -282,5 +283,6 @@ def test_results_command_prints_both_tables(smoke_book, capsys):
     root, _ = smoke_book
     assert main(["results", "--profile", "smoke", "--work-dir", str(root / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "random split" in out and "spatial split" in out and "hybrid_best" in out
-    assert out.count("| Oracle: noise floor (twin)") == 2
+    assert "Random 70/10/20 split" in out and "Spatial block cross-validation" in out
+    assert "hybrid_best" in out
+    assert out.count("| Noise floor (twin)") == 2

@@ -20,15 +20,12 @@ from __future__ import annotations
 import argparse
 import re
 
-from soilnet.acquire.pipeline import Sources, acquire
-from soilnet.acquire.stac import (
-    DEM_COLLECTION,
-    LANDSAT_COLLECTION,
-    PLANETARY_COMPUTER_STAC,
-    SIGNERS,
-    RetryPolicy,
-)
+from soilnet.acquire.pipeline import acquire
+from soilnet.acquire.signing import SIGNERS
+from soilnet.acquire.sources import Sources
+from soilnet.acquire.stac import DEM_COLLECTION, LANDSAT_COLLECTION, PLANETARY_COMPUTER_STAC
 from soilnet.acquire.terraclimate import DEFAULT_TERRACLIMATE_URL
+from soilnet.acquire.transport import RetryPolicy
 from soilnet.bands import CLIMATE_VARIABLES
 
 

@@ -4,9 +4,9 @@ For every point of the table, :func:`acquire` writes one patch
 ``patches/<Point_ID>_<YYMMDD>.tif`` (14 bands by description: SR_B1..SR_B7 reflectance 0-1,
 the five indices, elevation in m and percent slope; float32; NaN where QA_PIXEL flags cloud,
 shadow, snow or fill), then one ``climate/<variable>.csv`` per TerraClimate variable, a copy
-of the table as ``points.csv`` and ``manifest.csv`` (one row per point, :data:`MANIFEST_COLUMNS`).
-The folder is the layout :func:`soilnet.io.open_folder` and :func:`soilnet.store.consolidate`
-read.
+of the table as ``points.csv`` and ``manifest.csv`` (one row per point,
+:data:`~soilnet.acquire.manifest.MANIFEST_COLUMNS`). The folder is the layout
+:func:`soilnet.io.open_folder` and :func:`soilnet.store.consolidate` read.
 
 Behaviour:
 
@@ -18,7 +18,7 @@ Behaviour:
   the GIL while waiting on the network).
 - **Retries** with exponential backoff on transient HTTP answers, for STAC searches and tokens
   (urllib3's ``Retry``) and for COG reads (GDAL's own retry), both configured from one
-  :class:`RetryPolicy`.
+  :class:`~soilnet.acquire.transport.RetryPolicy`.
 - **A failing point never stops the others**: its manifest row says why. Only when many points
   in a row fail with errors (the sources are probably unreachable) does the run stop, keeping
   what is done.
@@ -32,126 +32,30 @@ Copernicus DEM GLO-30 instead of SRTM.
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from soilnet.acquire import terraclimate
-from soilnet.acquire.scenes import (
-    QA_RULE,
-    Candidate,
-    SceneLimits,
-    WindowShares,
-    choose_scene,
-    decode_qa,
-    dn_to_reflectance,
-    landsat_candidates,
-    mean_ndvi,
-    window_shares,
-)
-from soilnet.acquire.stac import (
-    DEM_ASSET,
-    DEM_COLLECTION,
-    LANDSAT_ASSETS,
-    LANDSAT_COLLECTION,
-    PLANETARY_COMPUTER_STAC,
-    QA_ASSET,
-    Grid,
-    HttpClient,
-    PlanetaryComputerSigner,
-    RetryPolicy,
-    StacCatalog,
-    asset_href,
-    make_modifier,
-    mercator_grid,
-    raster_reader,
-    read_mosaic,
-    read_to_grid,
-    sas_endpoint,
-    scene_grid,
-    take_failed_reads,
-)
-from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES, SPECTRAL_BANDS, compute_indices
-from soilnet.errors import AcquisitionError, PointAcquisitionFailed, SoilNetError, first_ids
-from soilnet.io.atomic import atomic_path
-from soilnet.io.patches import PATCH_NAME, find_patches, write_patch
+from soilnet.acquire.manifest import STATUSES, _blank_row, _manifest_rows, _write_manifest
+from soilnet.acquire.outdir import _check_out_dir, _clean_tmp, _write_points
+from soilnet.acquire.point import _acquire_point
+from soilnet.acquire.scenes import SceneLimits
+from soilnet.acquire.signing import make_modifier, sas_endpoint
+from soilnet.acquire.sources import Sources, _Context, _open_sources
+from soilnet.acquire.transport import HttpClient, RetryPolicy
+from soilnet.bands import CLIMATE_VARIABLES
+from soilnet.errors import AcquisitionError
+from soilnet.io.patches import find_patches
 from soilnet.io.tables import ClimateTable, read_points, write_climate
-from soilnet.terrain import raster_spacing_m, slope_percent
 
-#: Columns of ``manifest.csv``, one row per point.
-MANIFEST_COLUMNS: tuple[str, ...] = (
-    "Point_ID",  # LUCAS point id
-    "long",  # EPSG:4326 degrees
-    "lat",
-    "status",  # ok | no_scene | no_coverage | error
-    "reason",  # why a point has no patch (empty when ok)
-    "scene_id",  # STAC item id of the chosen Landsat-8 scene
-    "acquired",  # acquisition date YYYY-MM-DD
-    "rule",  # winter-earliest | min-ndvi
-    "scenes_checked",  # QA windows read for the point
-    "valid_share",  # window shares of the chosen scene (0-1), see scenes.QA_RULE
-    "cloud_share",
-    "shadow_share",
-    "snow_share",
-    "nan_share",  # NaN pixels of the 7 reflectance bands in the written patch (0-1)
-    "mean_ndvi",  # window-mean NDVI of the chosen scene
-    "width",  # patch size in pixels
-    "height",
-    "crs",
-    "patch",  # file name under patches/
-    "landsat_source",  # STAC API and collection
-    "dem_source",  # DEM collection and item ids
-    "climate_source",  # TerraClimate source template
-    "climate_cell_km",  # distance point -> centre of the TerraClimate cell used
-    "climate_missing",  # months x variables without a value (written as -999)
-    "seconds",  # time spent on the point's patch
-    "updated",  # UTC time of the row
-)
-#: Point statuses in the manifest.
-STATUSES: tuple[str, ...] = ("ok", "no_scene", "no_coverage", "error")
-#: Landsat-8 WRS-2 paths reach about 82.6° of latitude.
-LANDSAT_MAX_LAT = 82.6
-#: Coordinate tolerance (degrees) when checking that an output folder holds the same points.
-_COORD_TOL = 1e-6
 _FLUSH_S = 5.0
-
-
-@dataclass(frozen=True)
-class Sources:
-    """Where the data come from (every default needs no account).
-
-    Attributes:
-        stac_url: STAC API root serving ``landsat_collection`` and ``dem_collection``.
-        terraclimate_url: TerraClimate source template with ``{var}`` (and optionally
-            ``{year}``): an OPeNDAP URL, an http(s) NetCDF URL or a local path.
-        signer: ``"auto"`` (Planetary Computer tokens on its API, none elsewhere), ``"none"``,
-            ``"planetary-computer"``, or a pystac-client modifier (see
-            :func:`soilnet.acquire.stac.make_modifier`).
-        sas_url: the Planetary Computer SAS token endpoint (``planetary_computer``'s
-            ``sas_url`` setting) for this run; None keeps the package's setting
-            (``PC_SDK_SAS_URL``, else the public endpoint).
-        landsat_collection: Landsat Collection 2 Level-2 collection id.
-        dem_collection: DEM collection id (Copernicus GLO-30, 1° tiles in EPSG:4326).
-        stac_method: ``"auto"`` (POST where the API advertises it, else GET), ``"POST"`` or
-            ``"GET"`` for ``/search``.
-    """
-
-    stac_url: str = PLANETARY_COMPUTER_STAC
-    terraclimate_url: str = terraclimate.DEFAULT_TERRACLIMATE_URL
-    signer: str | Callable[[object], None] = "auto"
-    sas_url: str | None = None
-    landsat_collection: str = LANDSAT_COLLECTION
-    dem_collection: str = DEM_COLLECTION
-    stac_method: str = "auto"
 
 
 @dataclass
@@ -213,375 +117,6 @@ class AcquisitionSummary:
                 "folder with on_missing='drop' to use the others."
             )
         return "\n".join(lines)
-
-
-@dataclass
-class _Context:
-    stac: StacCatalog
-    sources: Sources
-    policy: RetryPolicy
-    limits: SceneLimits
-    crs: str
-    year: int
-    patch_dir: Path
-    uncached: bool = False  # GDAL must not answer from a failed read of an earlier run
-
-
-_URL_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
-
-
-def _redact(text: str) -> str:
-    """Drop query strings (signatures) from URLs in a message, and flatten it to one line."""
-    return " ".join(_URL_QUERY.sub(r"\1", str(text)).split())
-
-
-class _PointScenes:
-    """Reads and caches one point's windows of its candidate scenes."""
-
-    def __init__(self, ctx: _Context, lon: float, lat: float) -> None:
-        self.ctx = ctx
-        self.lon, self.lat = lon, lat
-        self.fixed = mercator_grid(lon, lat) if ctx.crs == "EPSG:3857" else None
-        self.grids: dict[str, Grid] = {}
-        self.masks: dict = {}
-        self.dns: dict[tuple[str, str], np.ndarray] = {}
-
-    def _utm_grid(self, src) -> Grid:
-        from rasterio.warp import transform
-
-        xs, ys = transform("EPSG:4326", src.crs, [self.lon], [self.lat])
-        return scene_grid(xs[0], ys[0], src.crs.to_string(), src.transform)
-
-    def _read(self, cand: Candidate, key: str, grid, nodata: float) -> tuple[np.ndarray, Grid]:
-        href = asset_href(cand.item, key)  # signed by the search's modifier where needed
-        try:
-            return read_to_grid(href, grid, resampling="nearest", nodata=nodata)
-        except Exception as err:  # rasterio/GDAL errors carry the HTTP status
-            raise AcquisitionError(
-                f"reading {key} of {cand.id} ({_redact(href)}): {_redact(err)}"
-            ) from err
-
-    def evaluate(self, cand: Candidate) -> WindowShares:
-        qa, grid = self._read(cand, QA_ASSET, self.fixed or self._utm_grid, nodata=1)
-        self.grids[cand.id] = grid
-        self.masks[cand.id] = decode_qa(qa)
-        return window_shares(self.masks[cand.id])
-
-    def dn(self, cand: Candidate, band: str) -> np.ndarray:
-        key = (cand.id, band)
-        if key not in self.dns:
-            self.dns[key], _ = self._read(cand, LANDSAT_ASSETS[band], self.grids[cand.id], nodata=0)
-        return self.dns[key]
-
-    def mean_ndvi(self, cand: Candidate) -> float:
-        masked = self.masks[cand.id].masked
-        return mean_ndvi(
-            dn_to_reflectance(self.dn(cand, "SR_B4"), masked),
-            dn_to_reflectance(self.dn(cand, "SR_B5"), masked),
-        )
-
-    def reflectance(self, cand: Candidate) -> np.ndarray:
-        masked = self.masks[cand.id].masked
-        return np.stack([dn_to_reflectance(self.dn(cand, b), masked) for b in SPECTRAL_BANDS])
-
-
-def _topography(ctx: _Context, grid: Grid) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Elevation (m) and percent slope of the window, from the DEM tiles around it.
-
-    Slope is computed on the DEM's native grid with true ground spacing (so Web-Mercator's
-    stretched metres never enter it), then both layers are resampled bilinearly onto ``grid``.
-
-    Returns:
-        (elevation float32 (H, W), slope float32 (H, W), DEM item ids).
-    """
-    from rasterio.crs import CRS
-    from rasterio.enums import Resampling
-    from rasterio.warp import reproject
-
-    bounds = grid.lonlat_bounds(pad_deg=0.003)
-    items = ctx.stac.search(collections=[ctx.sources.dem_collection], bbox=list(bounds))
-    if not items:
-        raise PointAcquisitionFailed(
-            "error",
-            f"no {ctx.sources.dem_collection} tile covers the window "
-            f"{tuple(round(v, 4) for v in bounds)} in {ctx.stac.url}",
-        )
-    hrefs = [asset_href(it, DEM_ASSET) for it in items]
-    try:
-        dem, transform, dem_crs = read_mosaic(hrefs, bounds)
-    except Exception as err:
-        raise AcquisitionError(
-            f"reading DEM tiles {', '.join(it['id'] for it in items)}: {_redact(err)}"
-        ) from err
-    # Horn slope on the DEM's native grid, in ground metres per row where it is in degrees
-    geographic = CRS.from_user_input(dem_crs).is_geographic
-    slope = slope_percent(dem, *raster_spacing_m(transform, dem.shape, geographic))
-    out = []
-    for layer in (dem, slope):
-        dst = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-        reproject(
-            source=layer,
-            destination=dst,
-            src_transform=transform,
-            src_crs=dem_crs,
-            dst_transform=grid.transform,
-            dst_crs=grid.crs,
-            resampling=Resampling.bilinear,
-            src_nodata=np.nan,
-            dst_nodata=np.nan,
-        )
-        out.append(dst)
-    return out[0], out[1], [it["id"] for it in items]
-
-
-def _blank_row(pid: int, lon: float, lat: float) -> dict:
-    row = dict.fromkeys(MANIFEST_COLUMNS, "")
-    row.update({"Point_ID": int(pid), "long": lon, "lat": lat})
-    return row
-
-
-def _acquire_point(ctx: _Context, pid: int, lon: float, lat: float) -> dict:
-    """Acquire one point's patch; never raises (the manifest row says what happened).
-
-    Returns:
-        The point's manifest row (a dict over :data:`MANIFEST_COLUMNS`).
-    """
-    started = time.perf_counter()
-    row = _blank_row(pid, lon, lat)
-    row["landsat_source"] = f"{ctx.stac.url} {ctx.sources.landsat_collection}"
-    try:
-        if abs(lat) > LANDSAT_MAX_LAT:
-            raise PointAcquisitionFailed(
-                "no_coverage",
-                f"outside Landsat coverage: latitude {lat:.3f} is beyond ±{LANDSAT_MAX_LAT}°",
-            )
-        items = ctx.stac.search(
-            collections=[ctx.sources.landsat_collection],
-            intersects={"type": "Point", "coordinates": [lon, lat]},
-            datetime=f"{ctx.year}-01-01T00:00:00Z/{ctx.year}-12-31T23:59:59Z",
-            query={"platform": {"in": ["landsat-8"]}},
-        )
-        candidates = landsat_candidates(items, ctx.year)
-        if not candidates:
-            raise PointAcquisitionFailed(
-                "no_coverage",
-                f"outside Landsat coverage: no Landsat-8 Collection 2 Level-2 Tier-1 scene of "
-                f"{ctx.year} covers ({lon:.5f}, {lat:.5f}) in {ctx.stac.url} "
-                f"({ctx.sources.landsat_collection}; "
-                f"{len(items)} item(s) of other platforms or tiers)",
-            )
-        scenes = _PointScenes(ctx, lon, lat)
-        with raster_reader(ctx.policy, uncached=ctx.uncached):
-            decision = choose_scene(candidates, scenes.evaluate, scenes.mean_ndvi, ctx.limits)
-            row["scenes_checked"] = len(decision.evaluations)
-            if decision.choice is None:
-                raise PointAcquisitionFailed("no_scene", decision.failure_reason())
-            cand, chosen = decision.choice, decision.chosen
-            reflectance = scenes.reflectance(cand)
-            grid = scenes.grids[cand.id]
-            elevation, slope, dem_ids = _topography(ctx, grid)
-        indices = compute_indices(reflectance).astype(np.float32)
-        data = np.concatenate([reflectance, indices, elevation[None], slope[None]]).astype(
-            np.float32
-        )
-        name = f"{pid}_{cand.date_code}.tif"
-        shares = chosen.shares
-        ndvi = chosen.mean_ndvi if chosen.mean_ndvi is not None else scenes.mean_ndvi(cand)
-        info = {
-            "scene_id": cand.id,
-            "acquired": cand.datetime.strftime("%Y-%m-%d"),
-            "rule": decision.rule,
-            "valid_share": round(shares.valid, 4),
-            "cloud_share": round(shares.cloud, 4),
-            "shadow_share": round(shares.shadow, 4),
-            "snow_share": round(shares.snow, 4),
-            "nan_share": round(float(np.isnan(reflectance).mean()), 4),
-            "mean_ndvi": round(float(ndvi), 4),
-            "landsat_source": row["landsat_source"],
-            "dem_source": f"{ctx.sources.dem_collection}: {' '.join(dem_ids)}",
-        }
-        tags = {k: str(v) for k, v in info.items()}
-        tags.update(qa_rule=QA_RULE, reflectance="DN * 2.75e-5 - 0.2", software="soilnet.acquire")
-        write_patch(
-            ctx.patch_dir / name,
-            data,
-            BAND_NAMES,
-            grid.crs,
-            grid.transform,
-            dtype="float32",
-            tags=tags,
-        )
-        row.update(
-            info, status="ok", width=grid.width, height=grid.height, crs=grid.crs, patch=name
-        )
-        for old in ctx.patch_dir.glob(f"{pid}_*.tif"):
-            if old.name != name and PATCH_NAME.match(old.name):
-                old.unlink()
-    except PointAcquisitionFailed as failure:
-        row.update(status=failure.status, reason=failure.reason)
-    except Exception as err:  # a failing point never stops the others
-        row.update(status="error", reason=_redact(f"{type(err).__name__}: {err}"))
-    row["seconds"] = round(time.perf_counter() - started, 3)
-    row["updated"] = _utc_now()
-    return row
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --------------------------------------------------------------------------------------------
-# Output folder, points and manifest
-# --------------------------------------------------------------------------------------------
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read ``manifest.csv`` (one row per point, :data:`MANIFEST_COLUMNS`).
-
-    Raises:
-        AcquisitionError: the file is not a manifest written by :func:`acquire`.
-    """
-    path = Path(path)
-    table = pd.read_csv(
-        path,
-        dtype={"reason": str, "scene_id": str, "patch": str},
-        keep_default_na=False,
-        na_values=[""],
-    )
-    missing = [c for c in ("Point_ID", "status", "patch") if c not in table.columns]
-    if missing:
-        raise AcquisitionError(
-            f"{path} is not an acquisition manifest (no column(s) {', '.join(missing)}); move it "
-            "away or choose another --out folder."
-        )
-    return table
-
-
-def _manifest_rows(path: Path) -> dict[int, dict]:
-    if not path.is_file():
-        return {}
-    table = read_manifest(path)
-    rows = {}
-    for rec in table.to_dict("records"):
-        row = dict.fromkeys(MANIFEST_COLUMNS, "")
-        row.update(
-            {
-                k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in rec.items()
-                if k in row
-            }
-        )
-        rows[int(rec["Point_ID"])] = row
-    return rows
-
-
-def _write_manifest(path: Path, rows: dict[int, dict], order: Sequence[int]) -> None:
-    ordered = [rows[pid] for pid in order if pid in rows]
-    ordered += [row for pid, row in rows.items() if pid not in set(order)]
-    frame = pd.DataFrame(ordered, columns=list(MANIFEST_COLUMNS))
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def _check_out_dir(out: Path, table_ids: set[int], coords: pd.DataFrame, source: Path) -> None:
-    """Refuse an output folder that holds something other than this table's acquisition."""
-    if out.exists() and not out.is_dir():
-        raise AcquisitionError(
-            f"--out {out} is a file; pass a folder (new or holding an earlier acquisition)."
-        )
-    if not out.is_dir():
-        return
-    if (out / "twin.json").exists():
-        raise AcquisitionError(
-            f"{out} holds a synthetic twin (twin.json), not an acquisition; choose another --out "
-            "folder so the twin stays intact."
-        )
-    points = out / "points.csv"
-    manifest = out / "manifest.csv"
-    patch_dir = out / "patches"
-    known = [p for p in (points, manifest, patch_dir) if p.exists()]
-    others = [
-        p.name
-        for p in out.iterdir()
-        if not p.name.startswith(".")
-        and p.name not in ("points.csv", "manifest.csv", "patches", "climate")
-    ]
-    if not known and others:
-        raise AcquisitionError(
-            f"{out} is not empty ({', '.join(sorted(others)[:5])}) and holds no acquisition; "
-            "choose a new or empty --out folder."
-        )
-
-    def foreign(ids, where: Path) -> None:
-        extra = sorted(set(ids) - table_ids)
-        if extra:
-            raise AcquisitionError(
-                f"{out} holds another dataset: {len(extra):,} Point_ID(s) in {where} are not in "
-                f"{source} (first: {first_ids(extra)}). Choose a new --out folder, or delete {out} "
-                "to start over."
-            )
-
-    if points.is_file():
-        try:
-            old = read_points(points, require_oc=False)
-        except SoilNetError as err:
-            raise AcquisitionError(
-                f"{points} is not a point table ({err}); choose another --out folder."
-            ) from err
-        foreign(old["Point_ID"].tolist(), points)
-        merged = old[["Point_ID", "long", "lat"]].merge(
-            coords, on="Point_ID", suffixes=("_old", "")
-        )
-        moved = merged.loc[
-            (merged["long_old"] - merged["long"]).abs().gt(_COORD_TOL)
-            | (merged["lat_old"] - merged["lat"]).abs().gt(_COORD_TOL),
-            "Point_ID",
-        ]
-        if len(moved):
-            raise AcquisitionError(
-                f"{out} holds another dataset: {len(moved):,} point(s) in {points} have other "
-                f"coordinates than in {source} (Point_ID {first_ids(moved)}). Choose a new --out "
-                f"folder, or delete {out} to start over."
-            )
-    if patch_dir.is_dir():
-        found, _ = find_patches(patch_dir)
-        foreign(found, patch_dir)
-    if manifest.is_file():
-        foreign(read_manifest(manifest)["Point_ID"].astype(int).tolist(), manifest)
-
-
-def _write_points(source: Path, dest: Path, n_rows: int | None) -> None:
-    """Copy the point table (first ``n_rows`` rows when given) unless ``dest`` already has it."""
-    if dest.exists() and source.resolve() == dest.resolve():
-        if n_rows is not None and n_rows < len(
-            pd.read_csv(dest, usecols=[0], encoding="utf-8-sig")
-        ):
-            raise AcquisitionError(
-                f"--points {source} is the output folder's own points.csv; --limit would "
-                "truncate it. Pass the original LUCAS table instead."
-            )
-        return
-    if n_rows is None:
-        content = source.read_bytes()
-    else:
-        raw = pd.read_csv(
-            source, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=n_rows
-        )
-        content = raw.to_csv(index=False).encode("utf-8")
-    if dest.is_file() and dest.read_bytes() == content:
-        return
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(content)
-
-
-def _clean_tmp(out: Path) -> int:
-    """Remove temporary files left by an interrupted run (``.tmp-*``)."""
-    n = 0
-    for folder in (out, out / "patches", out / "climate"):
-        for tmp in folder.glob(".tmp-*") if folder.is_dir() else ():
-            tmp.unlink(missing_ok=True)
-            n += 1
-    return n
 
 
 def _climate_done(path: Path, ids: np.ndarray, months: Sequence[str]) -> bool:
@@ -759,34 +294,6 @@ def acquire(
         manifest=manifest_path,
     )
     return summary
-
-
-def _open_sources(
-    sources: Sources,
-    modifier: Callable[[object], None] | None,
-    policy: RetryPolicy,
-    limits: SceneLimits,
-    crs: str,
-    year: int,
-    patch_dir: Path,
-    workers: int,
-) -> _Context:
-    """Open the STAC API, check its collections and (when signing) a token, before any point.
-
-    Raises:
-        AcquisitionError: naming the endpoint that failed and what to check.
-    """
-    stac = StacCatalog(
-        sources.stac_url, policy, modifier=modifier, method=sources.stac_method, pool_size=workers
-    )
-    collections = [stac.collection(c) for c in (sources.landsat_collection, sources.dem_collection)]
-    if isinstance(modifier, PlanetaryComputerSigner):
-        # Planetary Computer collections name their storage container: fail here, not per point
-        for found in collections:
-            account, container = found.get("msft:storage_account"), found.get("msft:container")
-            if account and container:
-                modifier.token(account, container)
-    return _Context(stac, sources, policy, limits, crs, year, patch_dir, take_failed_reads())
 
 
 def _run_points(

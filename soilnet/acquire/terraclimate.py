@@ -148,7 +148,7 @@ def open_source(source: str, client=None):
     Args:
         source: a local path, an http(s) URL of a NetCDF file (read by range requests), or an
             OPeNDAP URL (needs the netCDF4 or pydap package).
-        client: :class:`soilnet.acquire.stac.HttpClient` for http(s) files (default: a new one).
+        client: :class:`soilnet.acquire.transport.HttpClient` for http(s) files (default: a new one).
 
     Raises:
         AcquisitionError: the source cannot be found or reached, or no installed engine can
@@ -181,7 +181,7 @@ def open_source(source: str, client=None):
                 "browser), or pass --terraclimate-url with another source."
             ) from err
     if source.startswith(("http://", "https://")):
-        from soilnet.acquire.stac import HttpClient
+        from soilnet.acquire.transport import HttpClient
 
         raw = _HttpFile(source, client or HttpClient())
         fileobj = io.BufferedReader(raw, buffer_size=1 << 20)

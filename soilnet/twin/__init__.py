@@ -20,7 +20,13 @@ Example::
 
 from soilnet.twin.climate import CLIMATE_MONTHS, CLIMATE_START, monthly_climate
 from soilnet.twin.config import SHARE_NAMES, TWINS, TwinConfig, resolve_twin, with_shares
-from soilnet.twin.oracle import clipped_lognormal_mean, conditional_lognormal, oracle_columns
+from soilnet.twin.oracle import (
+    clipped_lognormal_mean,
+    conditional_lognormal,
+    noise_floor_lognormal,
+    observable_lognormal,
+    oracle_columns,
+)
 from soilnet.twin.surface import LAND_COVER
 from soilnet.twin.world import (
     LAND_COVER_EFFECT,
@@ -48,6 +54,8 @@ __all__ = [
     "conditional_lognormal",
     "lucas_point_ids",
     "monthly_climate",
+    "noise_floor_lognormal",
+    "observable_lognormal",
     "oracle_columns",
     "patch_transform",
     "resolve_twin",

@@ -21,7 +21,10 @@ Causal model (log space, variance shares settable; defaults 35/15/15/10/25 %)::
 
 ``mu`` and ``sigma`` are fitted so the quartiles match LUCAS 2015 (12.5 / 20.4 / 38.6 g/kg).
 The slope band is rendered but drives nothing: relief enters c2 through the elevation alone.
-The oracle columns are the conditional means of :mod:`soilnet.twin.oracle`.
+``d`` shows only in the reflectance of the patch's cropland and bare pixels
+(:data:`SOIL_CLASSES`); ``soil_visible`` records whether the patch has one. The reference columns
+(the noise floor, the observable reference and the c1-c3 decomposition) are the conditional
+means of :mod:`soilnet.twin.oracle`.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ LAND_COVER_SHARES = (0.41, 0.30, 0.215, 0.04, 0.03, 0.005)
 LAND_COVER_EFFECT = (-0.55, 0.55, 0.25, 0.20, -0.75, 2.6)
 #: LUCAS quartiles of OC (g/kg) that mu and sigma are fitted to.
 LUCAS_QUARTILES = (12.5, 20.4, 38.6)
+#: Classes whose pixels show the soil darkness d (:func:`soilnet.twin.surface.reflectance`
+#: darkens cropland and bare-land pixels with d, anywhere in the patch; no other class does).
+SOIL_CLASSES = ("Cropland", "Bareland")
+#: Weight of the soil darkness d in c1 before standardisation: ``effect[LC] + 0.7 d``.
+SOIL_DARKNESS_WEIGHT = 0.7
 
 
 def _rff(rng: np.random.Generator, n_features: int, length_m: float):
@@ -80,7 +88,8 @@ class Rendered:
         image: float32 (N, 14, S, S) in :data:`soilnet.bands.BAND_NAMES` order; reflectance 0-1,
             indices -1..1, elevation m, slope %; NaN under clouds.
         climate: float32 (N, 61, F) monthly 2010-01..2015-01, variables as configured.
-        latent: per-point latent values (DataFrame): land cover, d, K, c1..c4, eps, ...
+        latent: per-point latent values (DataFrame): land cover, d, soil_visible, K, c1..c4,
+            eps, OC and the reference columns of :func:`soilnet.twin.oracle.oracle_columns`.
     """
 
     image: np.ndarray
@@ -283,7 +292,8 @@ class SyntheticWorld:
 
         # SOC components.
         effect = np.asarray(LAND_COVER_EFFECT)[centre]
-        c1_raw = effect + 0.7 * d
+        c1_raw = effect + SOIL_DARKNESS_WEIGHT * d
+        soil_visible = np.isin(cover, [LAND_COVER.index(c) for c in SOIL_CLASSES]).any(axis=(1, 2))
         context_cover = (cover == 1).mean(axis=(1, 2)) + 2 * (cover == 5).mean(axis=(1, 2))
         rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
         context_relief = -rel
@@ -296,6 +306,7 @@ class SyntheticWorld:
                 "lat": lat,
                 "land_cover": np.asarray(LAND_COVER)[centre],
                 "soil_darkness_d": d,
+                "soil_visible": soil_visible,
                 "drought_count_K": drought_k,
                 "c1_raw": c1_raw,
                 "context_cover": context_cover,
@@ -318,9 +329,15 @@ class SyntheticWorld:
             known = sh[0] * c1 + sh[1] * c2 + sh[2] * c3
             log_soc = self.mu + self.sigma * (known + sh[3] * c4 + sh[4] * eps)
             soc = np.maximum(np.round(np.exp(log_soc), 1), 0.1)
+            # c1 given the land cover alone: its value at d = 0, and its SD from d.
+            c1_given_cover = self._z("c1_raw", effect)
+            c1_d_sd = SOIL_DARKNESS_WEIGHT / max(self._std["c1_raw"][1], 1e-12)
             latent = latent.assign(
                 c1=c1, c2=c2, c3=c3, c4=c4, eps=eps, OC=soc,
-                **oracle_columns(self.mu, self.sigma, cfg.shares, c1, c2, c3, c4),
+                **oracle_columns(
+                    self.mu, self.sigma, cfg.shares, c1, c2, c3, c4,
+                    c1_given_cover=c1_given_cover, c1_d_sd=c1_d_sd, soil_visible=soil_visible,
+                ),
             )  # fmt: skip
         climate = (
             self._climate(x, y, lat, cont, elev, drought_k)

@@ -25,11 +25,20 @@ from soilnet.twin.climate import CLIMATE_MONTHS, CLIMATE_START
 from soilnet.twin.config import TwinConfig, resolve_twin
 from soilnet.twin.world import SyntheticWorld
 
-#: Columns of ``truth.csv``, in order.
+#: Columns of ``truth.csv``, in order. The references (g/kg, :mod:`soilnet.twin.oracle`), each
+#: named by what it conditions on:
+#:
+#: - ``noise_floor_clipped``: E[min(SOC, 87) | c1..c4], the noise floor;
+#: - ``observable_reference_clipped``: E[min(SOC, 87) | centre land cover, d where
+#:   ``soil_visible``, c2, c3, c4], the observable reference;
+#: - ``soil_visible``: the patch has a cropland or bare pixel, which shows d;
+#: - ``oracle_clipped`` / ``oracle_unclipped``: E[min(SOC, 87) | c1, c2, c3] and E[SOC | c1, c2,
+#:   c3], the c1-c3 decomposition: neither a bound nor a target, kept under their old names for
+#:   the decomposition and for readers of earlier twins.
 TRUTH_COLUMNS = (
-    "Point_ID", "x_3035", "y_3035", "land_cover", "soil_darkness_d", "drought_count_K",
-    "c1", "c2", "c3", "c4", "eps", "OC",
-    "oracle_clipped", "oracle_unclipped", "oracle_spatial_clipped",
+    "Point_ID", "x_3035", "y_3035", "land_cover", "soil_darkness_d", "soil_visible",
+    "drought_count_K", "c1", "c2", "c3", "c4", "eps", "OC",
+    "noise_floor_clipped", "observable_reference_clipped", "oracle_clipped", "oracle_unclipped",
 )  # fmt: skip
 
 
@@ -105,7 +114,8 @@ def write_twin(
     Writes ``points.csv`` (LUCAS columns Point_ID, long, lat, OC, LC0_Desc, NUTS_0),
     ``patches/<Point_ID>_<YYMMDD>.tif`` (14 bands, EPSG:3857, 30 m ground pixels, float32, NaN
     nodata), ``climate/<variable>.csv`` (months in shuffled column order, as the real exports),
-    ``truth.csv`` (latent components and oracle predictions; no model reads it) and
+    ``truth.csv`` (latent components, soil visibility and the references of
+    :data:`TRUTH_COLUMNS`; no model reads it) and
     ``twin.json`` (configuration, fitted mu/sigma, timings).
 
     Args:

@@ -22,6 +22,7 @@ winter point's window needs both).
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,10 @@ def nearest_cell_km(world: World, lon: float, lat: float) -> float:
         dy = (float(cell.lat) - lat) * 111.195
         dx = (float(cell.lon) - lon) * 111.195 * np.cos(np.radians(lat))
     return float(np.hypot(dx, dy))
+
+
+def dead_url(path: str = "") -> str:
+    """A URL on 127.0.0.1 where nothing listens (a port bound and released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}{path}"
