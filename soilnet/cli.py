@@ -9,6 +9,7 @@ Commands::
     book         execute every chapter with papermill and build the Jupyter Book
     results      print the results tables of a finished book run as markdown
     acquire      build a real data folder from open archives (Landsat-8, Copernicus DEM, TerraClimate)
+    audit        recompute the published results from a checkout of the authors' repository
 
 Every command that uses settings takes ``--profile`` (default ``default``) and any number of
 ``--set section.field=VALUE`` overrides (see :mod:`soilnet.config`); its other flags are
@@ -188,6 +189,17 @@ def _results(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from soilnet.audit import format_report, run_audit
+    from soilnet.workspace import REPO_ROOT
+
+    out = Path(args.out) if args.out else REPO_ROOT / "runs" / "audit"
+    result = run_audit(args.reference, out, k=args.k)
+    print(format_report(result))
+    print(f"wrote tables, figures and report.md into {out}", file=sys.stderr)
+    return 0
+
+
 def _common(p, work_dir: bool = True) -> None:
     p.add_argument(
         "--profile", choices=PROFILE_NAMES, default="default", help="settings to start from"
@@ -290,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="the data folder the run used (default: recorded by chapter 1)")
     p.add_argument("--readme", help="also write the tables into this file's results block")
     p.set_defaults(func=_results)
+
+    p = sub.add_parser("audit", help="recompute the published results from the authors' repository")
+    p.add_argument(
+        "--reference", required=True,
+        help="a checkout of github.com/moienr/SoilNet (results/*.csv, dataset/oc_fix/LUCAS_2015_all.csv)",
+    )  # fmt: skip
+    p.add_argument("--out", help="output folder (default runs/audit/)")
+    p.add_argument("--k", type=int, default=20, help="neighbours of the geographic kNN")
+    p.set_defaults(func=_audit)
 
     try:
         from soilnet.acquire.cli import add_acquire_parser

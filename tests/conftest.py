@@ -84,3 +84,29 @@ def copy_twin(twin_dir, tmp_path):
     dst = tmp_path / "twin"
     shutil.copytree(twin_dir, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads slow a step up to 6x."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+#: Overrides for a study small enough for seconds: one seed, one epoch, 16 px, 2 spatial folds
+#: of 400 km blocks. Add ``experiment.variants=[...]`` for more than ResNet-18.
+TINY_STUDY = [
+    "store.patch_size_px=16",
+    "experiment.variants=[resnet18]",
+    "experiment.seeds=[0]",
+    "experiment.epochs=1",
+    "experiment.epochs_lstm=1",
+    "experiment.spatial_variants=[resnet18]",
+    "experiment.spatial_epochs=1",
+    "split.block_km=400",
+    "split.k_folds=2",
+]

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY_STUDY as TINY
 
 from soilnet.checkpoint import load_model
 from soilnet.dataset import TargetTransform, load_tensors
@@ -23,18 +24,6 @@ from soilnet.inference import predict
 from soilnet.metrics import regression_metrics
 from soilnet.twin import TwinConfig, write_twin
 from soilnet.workspace import Study
-
-#: A study small enough for seconds: one CNN, one seed, one epoch, 16 px.
-TINY = [
-    "store.patch_size_px=16",
-    "experiment.variants=[resnet18]",
-    "experiment.seeds=[0]",
-    "experiment.epochs=1",
-    "experiment.spatial_variants=[resnet18]",
-    "experiment.spatial_epochs=1",
-    "split.block_km=400",
-    "split.k_folds=2",
-]
 
 
 @pytest.fixture(scope="module")

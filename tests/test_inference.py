@@ -14,14 +14,7 @@ from soilnet.inference import predict, resolve_device
 from soilnet.models import build_model
 from soilnet.trainer import train
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads slow a step up to 6x."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_resolve_device():

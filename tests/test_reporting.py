@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import TINY_STUDY
 
 from soilnet.baselines import BASELINE_LABELS, BASELINES
 from soilnet.errors import MissingOutputError
@@ -27,17 +28,7 @@ from soilnet.reporting import (
 from soilnet.twin import TwinConfig, write_twin
 from soilnet.workspace import Study
 
-TINY = [
-    "store.patch_size_px=16",
-    "experiment.variants=[resnet18, resnet18_glam_lstm]",
-    "experiment.seeds=[0]",
-    "experiment.epochs=1",
-    "experiment.epochs_lstm=1",
-    "experiment.spatial_variants=[resnet18]",
-    "experiment.spatial_epochs=1",
-    "split.block_km=400",
-    "split.k_folds=2",
-]
+TINY = [*TINY_STUDY, "experiment.variants=[resnet18, resnet18_glam_lstm]"]
 
 
 @pytest.fixture(scope="module")
