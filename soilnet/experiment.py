@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from soilnet.dataset import TargetTransform, point_arrays
-from soilnet.errors import ConfigConflictError, DatasetNotFoundError, MissingOutputError
+from soilnet.errors import (
+    ConfigConflictError,
+    ConfigurationError,
+    DatasetNotFoundError,
+    MissingOutputError,
+)
 from soilnet.io.atomic import atomic_dir
 from soilnet.metrics import regression_metrics
 from soilnet.splits import PROTOCOLS
@@ -57,7 +62,7 @@ def plan(study: Study, kind: str, protocol: str, models=None, seeds=None) -> lis
             outside the configuration is refused.
     """
     if protocol not in PROTOCOLS:
-        raise ConfigConflictError(f"Unknown protocol {protocol!r}; accepted: {PROTOCOLS}.")
+        raise ConfigurationError(f"Unknown protocol {protocol!r}; accepted: {PROTOCOLS}.")
     exp = study.config.experiment
     configured_models = list(exp.variants_for(protocol)) if kind == "network" else [BASELINE_KIND]
     configured_seeds = list(exp.seeds_for(protocol))
