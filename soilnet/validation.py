@@ -76,3 +76,14 @@ def check_consistent_length(where: str, **arrays) -> int:
             f"Arrays in {where} disagree in length: {desc}. Pass arrays for the same points."
         )
     return next(iter(lengths.values()), 0)
+
+
+def check_columns(table, required, path, hint: str) -> None:
+    """Refuse a table that lacks ``required`` columns, naming the file, the missing and the
+    present columns (the first 12) and ``hint`` (what the table needs, what to do)."""
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        found = ", ".join(map(str, table.columns[:12])) + ("…" if len(table.columns) > 12 else "")
+        raise DataFormatError(
+            f"{path}: missing column(s) {', '.join(missing)}; found {found}. {hint}"
+        )

@@ -130,3 +130,18 @@ def assert_store(store, *, n_points: int | None = None) -> None:
     assert meta["n_points"] == n
     assert meta["nan_pixels_filled"] == int(index["nan_pixels_filled"].sum())
     assert meta["climate_cells_filled"] == int(index["climate_cells_filled"].sum())
+
+
+def assert_cog(src, transform) -> None:
+    """An open rasterio dataset is a float32 deflate COG in EPSG:3035 with NaN nodata."""
+    import math
+
+    assert src.driver == "GTiff"
+    assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    assert src.profile["tiled"] is True
+    assert src.overviews(1), "a COG should carry overviews"
+    assert src.crs.to_epsg() == 3035
+    assert src.dtypes[0] == "float32"
+    assert math.isnan(src.nodata)
+    assert src.compression.name.lower() == "deflate"
+    assert src.transform == transform

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import rasterio
+from checks import assert_cog
 
 from soilnet.cog import MAP_BAND_DESCRIPTION, MAP_UNITS, cog_layout, write_cog
 from soilnet.grid import grid_cells, grid_geometry
@@ -33,15 +32,7 @@ def test_write_cog_places_tiles_and_is_a_cog(tmp_path):
     assert written.dtype == np.float32 and len(written) == 110
     np.testing.assert_array_equal(written, np.concatenate([t[2] for t in tiles]))
     with rasterio.open(out) as src:
-        assert src.driver == "GTiff"
-        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-        assert src.profile["tiled"] is True
-        assert src.overviews(1), "a COG should carry overviews"
-        assert src.crs.to_epsg() == 3035
-        assert src.dtypes[0] == "float32"
-        assert math.isnan(src.nodata)
-        assert src.compression.name.lower() == "deflate"
-        assert src.transform == g.transform
+        assert_cog(src, g.transform)
         assert src.descriptions == (MAP_BAND_DESCRIPTION,)
         assert src.tags(1)["units"] == MAP_UNITS
         assert src.tags()["source"] == "test" and src.tags()["resolution_m"] == "200000"

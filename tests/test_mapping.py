@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 
 import numpy as np
 import pytest
 import rasterio
 import torch
+from checks import assert_cog
 
 import soilnet.mapping
 from soilnet.dataset import load_tensors, point_arrays
@@ -75,15 +75,7 @@ def test_predict_world_grid_writes_valid_cog(world_map, world):
     assert res.n_skipped == 0
     assert res.shape == (20, 19)
     with rasterio.open(res.path) as src:
-        assert src.driver == "GTiff"
-        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-        assert src.profile["tiled"] is True
-        assert src.overviews(1), "a COG should carry overviews"
-        assert src.crs.to_epsg() == 3035
-        assert src.dtypes[0] == "float32"
-        assert math.isnan(src.nodata)
-        assert src.compression.name.lower() == "deflate"
-        assert src.transform == grid_transform(RES)
+        assert_cog(src, grid_transform(RES))
         assert src.tags(1)["units"] == "g/kg"
         data = src.read(1)
     assert data.shape == (20, 19)

@@ -34,3 +34,16 @@ def test_consistent_length_names_each_array():
     assert check_consistent_length("train", image=np.zeros((3, 1)), xy=np.zeros((3, 2))) == 3
     with pytest.raises(DataFormatError, match=r"train\['image'\] has 3, train\['xy'\] has 4"):
         check_consistent_length("train", image=np.zeros((3, 1)), xy=np.zeros((4, 2)), climate=None)
+
+
+def test_columns_are_named_with_what_was_found():
+    import pandas as pd
+
+    from soilnet.validation import check_columns
+
+    table = pd.DataFrame(columns=[f"c{i}" for i in range(14)])
+    check_columns(table, ["c0", "c13"], "t.csv", "unused")
+    with pytest.raises(
+        DataFormatError, match=r"t\.csv: missing column\(s\) OC; found c0, .*c11…\. Add OC"
+    ):
+        check_columns(table, ["c0", "OC"], "t.csv", "Add OC.")

@@ -29,6 +29,7 @@ import pandas as pd
 
 from soilnet.bands import PAPER_CLIP_G_PER_KG
 from soilnet.errors import DataFormatError, DatasetNotFoundError, InconsistentDataError, first_ids
+from soilnet.validation import check_columns
 
 #: Where the LUCAS table lies in the authors' repository.
 LUCAS_PATH = Path("dataset") / "oc_fix" / "LUCAS_2015_all.csv"
@@ -136,13 +137,11 @@ def _read_csv(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
             f"{REPOSITORY} (its {RESULTS_DIR}/ folder holds this file)."
         )
     table = pd.read_csv(path, encoding="utf-8-sig")
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise DataFormatError(
-            f"{path}: missing column(s) {', '.join(missing)}; found "
-            f"{', '.join(map(str, table.columns))}. {what[0].upper()}{what[1:]} needs "
-            f"{', '.join(required)}; check that the file is the one named, not an edited copy."
-        )
+    check_columns(
+        table, required, path,
+        f"{what[0].upper()}{what[1:]} needs {', '.join(required)}; check that the file is the "
+        "one named, not an edited copy.",
+    )  # fmt: skip
     for col in required:
         values = pd.to_numeric(table[col], errors="coerce")
         bad = ~np.isfinite(values.to_numpy(dtype=np.float64))

@@ -25,6 +25,7 @@ from soilnet.errors import (
     first_ids,
 )
 from soilnet.io.atomic import atomic_path
+from soilnet.validation import check_columns
 
 POINT_COLUMNS = ("Point_ID", "long", "lat")
 MONTH_COLUMN = re.compile(r"^\d{8}$")
@@ -57,13 +58,11 @@ def read_points(
     if id_column != "Point_ID":
         table = table.rename(columns={id_column: "Point_ID"})
     required = list(POINT_COLUMNS) + (["OC"] if require_oc else [])
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise DataFormatError(
-            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table.columns[:12]))}"
-            f"{'…' if len(table.columns) > 12 else ''}. The table needs Point_ID, long, lat"
-            f"{' and OC (g/kg)' if require_oc else ''}; pass id_column= if the IDs are named differently."
-        )
+    check_columns(
+        table, required, path,
+        f"The table needs Point_ID, long, lat{' and OC (g/kg)' if require_oc else ''}; pass "
+        "id_column= if the IDs are named differently.",
+    )  # fmt: skip
     ids = pd.to_numeric(table["Point_ID"], errors="coerce")
     bad_ids = table.loc[ids.isna() | (ids != ids.round()), "Point_ID"]
     if len(bad_ids):
