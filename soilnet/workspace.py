@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -126,7 +126,7 @@ class Study:
             )
         record = json.loads(record_path.read_text())
         config = from_dict(record["config"])
-        problems = {p: v for p, v in conflicts(config, overrides).items()}
+        problems = dict(conflicts(config, overrides))
         if profile is not None and profile != config.name:
             problems["profile"] = (config.name, profile)
         data = _resolve_path(data_dir)
@@ -142,9 +142,6 @@ class Study:
                 "drop them here."
             )
         return cls(config, work, Path(record["data_dir"]), device, progress)
-
-    def with_config(self, config: StudyConfig) -> Study:
-        return replace(self, config=config)
 
     # ------------------------------------------------------------------ the record
     @property
