@@ -115,13 +115,12 @@ def _train(args) -> int:
         "train.weights_path": args.weights,
     }  # fmt: skip
     config = _config(args, **_store_flags(args), **_split_flags(args), **flags)
-    run_config = replace(config.train, variant=args.variant, seed=args.seed)
+    # The experiment's epochs for this variant and protocol, unless given for this run.
+    run_config = config.run_config(args.variant, args.seed, args.split)
+    if args.epochs is not None or any(s.startswith("train.epochs") for s in args.set or []):
+        run_config = replace(run_config, epochs=config.train.epochs)
     if args.no_clip:
         run_config = replace(run_config, clip_g_per_kg=None)
-    if args.epochs is None and not any(s.startswith("train.epochs") for s in args.set or []):
-        run_config = replace(
-            run_config, epochs=config.experiment.epochs_for(args.variant, args.split)
-        )
     work = _work_dir(args)
     store = find_store(args.data, config.store, work / "stores")
     split_dir = work / "splits" / split_address(store.fingerprint, config.split)

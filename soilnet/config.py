@@ -261,12 +261,8 @@ class StudyConfig:
 
     def run_config(self, variant: str, seed: int, protocol: str) -> TrainConfig:
         """The TrainConfig of one network run of the experiment."""
-        return replace(
-            self.train,
-            variant=variant,
-            seed=int(seed),
-            epochs=self.experiment.epochs_for(variant, protocol),
-        )
+        config = replace(self.train, variant=variant, seed=int(seed))  # checks the variant
+        return replace(config, epochs=self.experiment.epochs_for(variant, protocol))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
