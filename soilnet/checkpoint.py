@@ -51,8 +51,8 @@ def load_state(run_dir: Path, inputs: dict, device) -> dict | None:
         diff = _differences(recorded, inputs)
         raise CheckpointError(
             f"{path} was written for other inputs (differing: {', '.join(diff)}); a run is "
-            "never resumed across data, splits or settings. Use another run folder, or delete "
-            "this one to start over."
+            "never resumed across data, splits or settings. Use another run folder (out_dir=; "
+            "CLI: --out), or delete this one to start over."
         )
     return ckpt
 

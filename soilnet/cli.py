@@ -7,6 +7,7 @@ Commands::
     split        write the random and spatial-block split files of that store
     train        train one variant on one split with one seed
     book         execute every chapter with papermill and build the Jupyter Book
+    grid         write the map grid's land cells as a point table (to acquire a map's inputs)
     results      print the results tables of a finished book run as markdown
     acquire      build a real data folder from open archives (Landsat-8, Copernicus DEM, TerraClimate)
     audit        recompute the published results from a checkout of the authors' repository
@@ -67,13 +68,41 @@ def _store_flags(args) -> dict:
     }
 
 
+def _months(values: list[str] | None) -> list[str] | None:
+    """``--months`` as month labels: ``YYYYMMDD`` values, or ``FIRST:LAST`` ranges of month
+    starts (``20100101:20141201``)."""
+    if not values:
+        return None
+    import pandas as pd
+
+    months = []
+    for value in values:
+        first, _, last = value.partition(":")
+        bad = [m for m in (first, last) if m and not (len(m) == 8 and m.isdigit())]
+        if bad or (last and not (first.endswith("01") and last.endswith("01"))):
+            raise SoilNetError(
+                f"--months takes YYYYMMDD labels or FIRST:LAST ranges of month starts (e.g. "
+                f"20100101:20141201); got {value!r}."
+            )
+        if last:
+            months += list(pd.date_range(first, last, freq="MS").strftime("%Y%m%d"))
+        else:
+            months.append(first)
+    return months
+
+
+def _selection(args) -> dict:
+    """The reading options outside the profile: ``months`` and the point ``id_column``."""
+    return {"months": _months(args.months), "id_column": args.id_column or "Point_ID"}
+
+
 def _consolidate(args) -> int:
     from soilnet.store import consolidate
 
     config = _config(args, **_store_flags(args))
     store = consolidate(
         args.data, config.store, stores_dir=_work_dir(args) / "stores", progress=True,
-        require_target=not args.no_target,
+        require_target=not args.no_target, **_selection(args),
     )  # fmt: skip
     print(
         f"{store.path}: {len(store)} points, images {store.images.shape}, "
@@ -92,7 +121,7 @@ def _split(args) -> int:
 
     config = _config(args, **_store_flags(args), **_split_flags(args))
     work = _work_dir(args)
-    store = find_store(args.data, config.store, work / "stores")
+    store = find_store(args.data, config.store, work / "stores", **_selection(args))
     print(write_splits(store, config.split, work / "splits"))
     return 0
 
@@ -122,7 +151,7 @@ def _train(args) -> int:
     if args.no_clip:
         run_config = replace(run_config, clip_g_per_kg=None)
     work = _work_dir(args)
-    store = find_store(args.data, config.store, work / "stores")
+    store = find_store(args.data, config.store, work / "stores", **_selection(args))
     split_dir = work / "splits" / split_address(store.fingerprint, config.split)
     if args.split == "spatial" and args.fold is None:
         raise SoilNetError("--split spatial needs --fold F (the test fold, 0-based).")
@@ -156,9 +185,29 @@ def _book(args) -> int:
         device=args.device,
         overrides=args.set,
         chapters=chapters,
+        grid_dir=args.grid,
         html=not args.no_html,
     )
     print(json.dumps(timings, indent=2))
+    return 0
+
+
+def _grid(args) -> int:
+    from soilnet.grid import grid_point_table
+    from soilnet.io.atomic import atomic_path
+
+    config = _config(args, **{"map.resolution_km": args.resolution_km})
+    countries = args.countries.split(",") if args.countries else None
+    table = grid_point_table(config.map.resolution_km * 1000.0, countries)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(
+        f"{len(table):,} cells of the {config.map.resolution_km:g} km EPSG:3035 grid "
+        f"({', '.join(sorted(set(table['NUTS_0'])))}) written to {args.out}; next: "
+        f"python -m soilnet acquire --points {args.out} --out GRID, then "
+        f"python -m soilnet book --data DATA --grid GRID --set map.resolution_km="
+        f"{config.map.resolution_km:g}"
+    )
     return 0
 
 
@@ -219,8 +268,17 @@ def _store_args(p) -> None:
         "--optical-only", action="store_true",
         help="read the 12 optical bands (exports without topography)",
     )  # fmt: skip
-    p.add_argument("--on-missing", choices=["raise", "drop"])
+    p.add_argument(
+        "--on-missing", choices=["raise", "drop"],
+        help="points with a problem: stop with an error (raise), or exclude and report them",
+    )  # fmt: skip
+    p.add_argument("--id-column", help="ID column of points.csv (default Point_ID)")
     p.add_argument("--climate-id-column", help="ID column of the climate CSVs (default Point_ID)")
+    p.add_argument(
+        "--months", nargs="+", metavar="MONTHS",
+        help="climate months to keep: YYYYMMDD labels or FIRST:LAST ranges of month starts "
+        "(default: all, which must agree across the climate files)",
+    )  # fmt: skip
     p.add_argument(
         "--missing-code-means", choices=["missing", "zero"],
         help="how -999 in climate CSVs is read ('zero' for Earth Engine exports that wrote zeros as -999)",
@@ -294,7 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--chapters", help="comma-separated chapter numbers (default all)")
     p.add_argument("--no-html", action="store_true", help="execute only")
+    p.add_argument(
+        "--grid", help="a data folder of map grid points (soilnet grid, then acquire): the map"
+    )
     p.set_defaults(func=_book)
+
+    p = sub.add_parser("grid", help="write the map grid's land cells as a point table")
+    _common(p, work_dir=False)
+    p.add_argument("--resolution-km", type=float, help="cell size, km (map.resolution_km)")
+    p.add_argument("--countries", help="NUTS_0 codes to keep, comma separated (default EU-28)")
+    p.add_argument("--out", required=True, help="the CSV to write (Point_ID, long, lat, ...)")
+    p.set_defaults(func=_grid)
 
     p = sub.add_parser("results", help="print the results tables of a finished book run")
     _common(p)

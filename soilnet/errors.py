@@ -96,6 +96,16 @@ class MissingValuesWarning(UserWarning):
     """Warned when values coded as missing (``-999``, NaN) are read; the message gives a count."""
 
 
+class FileEncodingWarning(UserWarning):
+    """Warned when a CSV is not UTF-8 and is read in a fallback encoding (cp1252 or Latin-1);
+    the message names the file and the encoding used."""
+
+
+class DuplicateRowsWarning(UserWarning):
+    """Warned when rows that repeat a point with identical values are kept once; the message
+    names the file and the IDs."""
+
+
 def first_ids(ids: Iterable, n: int = 5) -> str:
     """Format the first ``n`` IDs of a collection as ``"a, b, c, … (N in all)"``."""
     ids = list(ids)

@@ -431,7 +431,7 @@ def all_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
     )
 
 
-# ---------------------------------------------------------------------------------- chapters 5, 6
+# ---------------------------------------------------------------------------------- chapters 6, 7
 def predictions_at_test_points(
     study: Study, protocol: str = "random", seed: int | None = None
 ) -> pd.DataFrame:
@@ -482,41 +482,61 @@ def map_run(study: Study) -> Path:
     return _run_record(study, key, study.store())[0]
 
 
-# ---------------------------------------------------------------------------------- chapter 6
-def make_map(study: Study):
-    """Chapter 6: predict SOC wall to wall on an EPSG:3035 grid and write COGs.
+# ---------------------------------------------------------------------------------- chapter 7
+def make_map(study: Study, grid_dir: str | Path | None = None):
+    """Chapter 7: predict SOC wall to wall on the EPSG:3035 map grid and write COGs.
 
-    On the twin the grid's patches and climate come from the same synthetic world as the
-    points, and the world's noise floor E[min(SOC, 87) | c1..c4] (the true map but for the
-    independent noise) is written beside the prediction (``truth_map.tif``). The maps go to
-    ``<work_dir>/map/<address>/``, addressed by the run and the map settings.
+    - With ``grid_dir`` (a data folder of grid points: ``python -m soilnet grid``, then
+      ``acquire``), its consolidated store is predicted, one point per cell (real data or twin).
+    - Without it, on the twin, every land cell is rendered from the same synthetic world as the
+      points, and the world's noise floor E[min(SOC, 87) | c1..c4] (the true map but for the
+      independent noise) is written beside the prediction (``truth_map.tif``).
+    - Without it, on real data, there is nothing to predict: returns (None, None).
+
+    The maps go to ``<work_dir>/map/<address>/``, addressed by the run, the map settings and the
+    grid store.
 
     Returns:
-        (prediction :class:`~soilnet.mapping.MapResult`, path of the twin's noise-floor map).
+        (prediction :class:`~soilnet.mapping.MapResult` or None, path of the twin's noise-floor
+        map or None).
     """
     from soilnet.checkpoint import load_model
-    from soilnet.errors import ConfigurationError
-    from soilnet.mapping import predict_world_grid, truth_world_grid
+    from soilnet.mapping import (
+        check_grid_points,
+        predict_store_grid,
+        predict_world_grid,
+        truth_world_grid,
+    )
+    from soilnet.store import consolidate
 
-    twin_json = study.data_dir / "twin.json"
-    if not twin_json.is_file():
-        raise ConfigurationError(
-            f"{study.data_dir} is real data: a wall-to-wall map needs patches and climate for "
-            "every grid cell. Build a prediction grid folder with `python -m soilnet acquire "
-            "--points grid.csv` and use soilnet.mapping.predict_store_grid on its store."
-        )
+    if grid_dir is None and not study.is_twin():
+        return None, None
     run = map_run(study)
     model, norm, record = load_model(run)
     settings = study.config.map
+    resolution_m = float(settings.resolution_km) * 1000.0
+    scale = record["inputs"]["target_transform"]["scale_g_per_kg"]
+    tiles = {"tile_cells": settings.tile_cells, "batch_size": settings.batch_size}
+    if grid_dir is not None:
+        grid = consolidate(
+            grid_dir, study.config.store, stores_dir=study.work_dir / "stores",
+            require_target=False, progress=study.progress,
+        )  # fmt: skip
+        check_grid_points(grid, resolution_m, grid_dir)
+        key = {"run": run.name, "map": asdict(settings), "grid": grid.fingerprint}
+        out = study.map_dir / address(key)
+        out.mkdir(parents=True, exist_ok=True)
+        result = predict_store_grid(
+            model, norm, grid, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
+            progress=study.progress, **tiles,
+        )  # fmt: skip
+        return result, None
     out = study.map_dir / address({"run": run.name, "map": asdict(settings)})
     out.mkdir(parents=True, exist_ok=True)
     world = _twin_world(study)
-    resolution_m = float(settings.resolution_km) * 1000.0
     result = predict_world_grid(
-        model, norm, world, resolution_m, out / "soc_map.tif",
-        tile_cells=settings.tile_cells, batch_size=settings.batch_size,
-        scale_g_per_kg=record["inputs"]["target_transform"]["scale_g_per_kg"],
-        progress=study.progress,
+        model, norm, world, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
+        progress=study.progress, **tiles,
     )  # fmt: skip
     truth = truth_world_grid(world, resolution_m, out / "truth_map.tif")
     return result, truth.path

@@ -52,6 +52,23 @@ def laea_to_lonlat(x, y) -> tuple[np.ndarray, np.ndarray]:
     return _transformer(LAEA_EUROPE, WGS84).transform(np.asarray(x, float), np.asarray(y, float))
 
 
+def to_lonlat(x, y, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates in ``crs`` (any CRS pyproj reads, e.g. ``"EPSG:3857"``) -> EPSG:4326
+    degrees (lon, lat)."""
+    return _transformer(crs, WGS84).transform(np.asarray(x, float), np.asarray(y, float))
+
+
+def ground_distance_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Geodesic distance in metres on the WGS84 ellipsoid between EPSG:4326 points (degrees)."""
+    from pyproj import Geod
+
+    _, _, dist = Geod(ellps="WGS84").inv(
+        np.asarray(lon1, float), np.asarray(lat1, float),
+        np.asarray(lon2, float), np.asarray(lat2, float),
+    )  # fmt: skip
+    return np.asarray(dist, dtype=np.float64)
+
+
 def naturalearth_source() -> Path:
     """Path of the Natural Earth 1:110m countries shapefile inside the installed pyogrio."""
     import pyogrio

@@ -23,7 +23,14 @@ import numpy as np
 from soilnet.errors import ConfigurationError
 from soilnet.geo import LAEA_EUROPE, lucas_land_laea, on_land
 
-__all__ = ["GridGeometry", "grid_cells", "grid_geometry", "grid_transform", "sample_land_points"]
+__all__ = [
+    "GridGeometry",
+    "grid_cells",
+    "grid_geometry",
+    "grid_point_table",
+    "grid_transform",
+    "sample_land_points",
+]
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,60 @@ def grid_cells(resolution_m: float) -> tuple[np.ndarray, np.ndarray]:
     x, y = g.centres(rows, cols)
     keep = on_land(x, y)
     return x[keep], y[keep]
+
+
+def grid_point_table(resolution_m: float, countries=None):
+    """The map grid's land cells as a point table, for ``python -m soilnet acquire --points``.
+
+    Args:
+        resolution_m: cell size in metres (EPSG:3035); use the map's ``map.resolution_km``.
+        countries: NUTS_0 codes (e.g. ``["LU", "BE"]``) to keep, or None for all of the EU-28.
+
+    Returns:
+        a DataFrame with ``Point_ID`` (the cell's row-major index in the grid, so a cell keeps
+        its ID at a given resolution), ``long``/``lat`` (EPSG:4326 degrees of the cell centre),
+        ``x_3035``/``y_3035`` (metres) and ``NUTS_0``; no ``OC``.
+
+    Raises:
+        ConfigurationError: an unknown country code, or no cell centre inside the countries.
+    """
+    import pandas as pd
+    import shapely
+
+    from soilnet.geo import europe_countries, laea_to_lonlat
+
+    g = grid_geometry(resolution_m)
+    rows, cols = np.divmod(np.arange(g.width * g.height), g.width)
+    x, y = g.centres(rows, cols)
+    table = europe_countries()
+    table = table[table["lucas"]].to_crs(LAEA_EUROPE)
+    codes = sorted(table["nuts0"])
+    wanted = codes if countries is None else [str(c).strip().upper() for c in countries]
+    unknown = sorted(set(wanted) - set(codes))
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown country code(s) {unknown}; use NUTS_0 codes of the EU-28: {', '.join(codes)} "
+            "(CLI: --countries LU,BE)."
+        )
+    nuts0 = np.full(len(x), "", dtype=object)
+    for code, geom in zip(table["nuts0"], table.geometry, strict=True):
+        if code in wanted:
+            shapely.prepare(geom)
+            nuts0[(nuts0 == "") & shapely.contains_xy(geom, x, y)] = code
+    keep = nuts0 != ""
+    if not keep.any():
+        raise ConfigurationError(
+            f"No cell centre of the {g.resolution_m / 1000:g} km grid lies inside {wanted}; "
+            "choose a finer resolution (CLI: --resolution-km)."
+        )
+    lon, lat = laea_to_lonlat(x[keep], y[keep])
+    return pd.DataFrame(
+        {
+            "Point_ID": (rows * g.width + cols)[keep].astype(np.int64),
+            "long": np.round(lon, 7), "lat": np.round(lat, 7),
+            "x_3035": x[keep], "y_3035": y[keep], "NUTS_0": nuts0[keep].astype(str),
+        }
+    )  # fmt: skip
 
 
 def sample_land_points(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -337,6 +337,33 @@ def _result(out_path, values, geometry, start, peak, tile_cells, n_points=None) 
     )
 
 
+def check_grid_points(store, resolution_m: float, source) -> None:
+    """Refuse grid points that are not the cell centres of the map grid at ``resolution_m``.
+
+    A grid folder made at another resolution would leave most cells empty or average several
+    points per cell; the tolerance is 1 % of a cell (the coordinates are rounded to 1e-7°).
+
+    Raises:
+        ConfigurationError: naming the folder, the points and the fix.
+    """
+    from soilnet.errors import first_ids
+
+    geometry = grid_geometry(resolution_m)
+    x = store.index["x_3035"].to_numpy(float)
+    y = store.index["y_3035"].to_numpy(float)
+    rows, cols = geometry.rowcol(x, y)
+    cx, cy = geometry.centres(rows, cols)
+    off = np.hypot(x - cx, y - cy) > 0.01 * geometry.resolution_m
+    if off.any():
+        ids = store.index["Point_ID"].to_numpy()[off]
+        raise ConfigurationError(
+            f"{off.sum():,} of {len(x):,} points of the grid folder {source} are not centres of "
+            f"the {geometry.resolution_m / 1000:g} km map grid (Point_ID {first_ids(ids)}). Make "
+            "the grid at the map's resolution (python -m soilnet grid --resolution-km R), or set "
+            "map.resolution_km to the grid's (--set map.resolution_km=R in chapter 1)."
+        )
+
+
 def predict_store_grid(
     model,
     normalization,

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from soilnet.baselines import BASELINE_LABELS
+from soilnet.comparison import RULE, comparison_table
 from soilnet.errors import ConfigurationError
-from soilnet.experiment import all_runs, baseline_runs, hybrid_variant, network_runs
+from soilnet.experiment import all_runs
 from soilnet.metrics import METRIC_ORDER, format_mean_sd, summarize_runs
 from soilnet.workspace import Study
 
@@ -47,6 +48,9 @@ PUBLISHED_TABLE1 = pd.DataFrame(
     ],
     columns=["model", "rmse", "r2", "mae", "ccc"],
 )
+
+#: Test points of the published Table 1 (the poster: a random 20 % of the 21,852 patches).
+PUBLISHED_TEST_POINTS = 4371
 
 #: LUCAS 2015 topsoil OC statistics (g/kg, 21,859 points) of ``LUCAS_2015_all.csv``, shown
 #: beside the data's own statistics.
@@ -97,34 +101,6 @@ def results_table(study: Study, protocol: str = "random", *, digits: int = 2) ->
     if len(floor_rmse):
         table[FLOOR_GAP_COLUMN] = (summary["rmse_mean"] - float(floor_rmse.iloc[0])).round(digits)
     return table.rename(columns=METRIC_LABELS)
-
-
-def ranking_check(study: Study) -> pd.DataFrame:
-    """Per seed: does the hybrid beat every CNN-only variant and the paper's RF in RMSE?"""
-    nets = network_runs(study, "random")
-    base = baseline_runs(study, "random")
-    variants = list(study.config.experiment.variants)
-    hybrid = hybrid_variant(variants)
-    from soilnet.models import VARIANTS
-
-    if not VARIANTS[hybrid].uses_climate:
-        raise ConfigurationError(
-            "No variant with the climate branch was trained; ranking_check compares the hybrid "
-            "with the rest."
-        )
-    rows = []
-    for seed in sorted(nets["seed"].unique()):
-        mine = nets[(nets["seed"] == seed)].set_index("model")["rmse"]
-        rf = base[(base["model"] == "rf_paper") & (base["seed"] == seed)]["rmse"]
-        row = {"seed": int(seed), "hybrid_rmse": float(mine.get(hybrid, np.nan))}
-        for other in mine.index:
-            if other != hybrid:
-                row[f"{other}_rmse"] = float(mine[other])
-        row["rf_paper_rmse"] = float(rf.iloc[0]) if len(rf) else np.nan
-        others = [v for k, v in row.items() if k.endswith("_rmse") and k != "hybrid_rmse"]
-        row["hybrid_best"] = bool(all(row["hybrid_rmse"] < o for o in others))
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def errors_by_land_cover(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -202,10 +178,18 @@ def variant_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def epochs_text(exp) -> str:
+    """The epochs of the variants in words, e.g. "6 epochs" or "50 epochs (30 with the LSTM)"."""
+    if exp.epochs == exp.epochs_lstm:
+        return f"{exp.epochs} epochs"
+    return f"{exp.epochs} epochs ({exp.epochs_lstm} with the LSTM)"
+
+
 def results_markdown(study: Study) -> str:
     """The results tables of a finished book run as markdown, headed by how they were made.
 
-    Tables only: no sentence compares numbers, so none can contradict them.
+    The only comparative sentences are those :func:`soilnet.comparison.comparison_table` writes
+    from its rule, with their numbers.
     """
     import datetime
     import json
@@ -226,9 +210,8 @@ def results_markdown(study: Study) -> str:
     parts = [
         f"Profile `{study.config.name}`, data `{study.data_dir.name}`: test metrics in g/kg "
         f"against SOC clipped at {study.config.train.clip_g_per_kg:g} g/kg, mean ± sd over "
-        f"seeds {list(exp.seeds)} (random split) or seeds {list(exp.spatial_seeds)} x "
-        f"{split.k_folds} folds (spatial CV); {exp.epochs} epochs (random), "
-        f"{exp.spatial_epochs} (spatial).{made} Printed by `python -m soilnet results "
+        f"seeds {list(exp.seeds)}, over {split.k_folds} folds too under spatial CV; "
+        f"{epochs_text(exp)} under both protocols.{made} Printed by `python -m soilnet results "
         f"--profile {study.config.name}`.",
     ]
     for protocol in ("random", "spatial"):
@@ -236,8 +219,9 @@ def results_markdown(study: Study) -> str:
         # A label may hold "|" (E[... | c1..c4]): escaped, so it stays inside its cell.
         table["Model"] = table["Model"].str.replace("|", "\\|", regex=False)
         parts += [f"#### {titles[protocol]}", table.to_markdown(index=False)]
-    parts += [
-        "#### Hybrid against CNN-only variants and the paper's RF, test RMSE per seed",
-        ranking_check(study).round(2).to_markdown(index=False),
-    ]
+        comparisons = comparison_table(study, protocol)
+        parts += [
+            f"Comparisons ({titles[protocol].lower()}). {RULE}",
+            "\n".join(f"- {text}" for text in comparisons["sentence"]),
+        ]
     return "\n\n".join(parts) + "\n"

@@ -32,6 +32,10 @@ from soilnet.io.atomic import atomic_dir
 
 SPLIT_NAMES = ("train", "val", "test")
 PROTOCOLS = ("random", "spatial")
+#: How to change the split design, in messages: the setting, the CLI flag.
+BLOCK_FLAG = "split.block_km; CLI: --block-km"
+FOLDS_FLAG = "split.k_folds; CLI: --k"
+FRACTIONS_FLAG = "split.fractions; CLI: --set split.fractions=[TRAIN,VAL,TEST]"
 
 
 def random_split(
@@ -89,6 +93,12 @@ def spatial_block_folds(
     xy = np.asarray(xy_m, float)
     if xy.shape != (len(point_ids), 2):
         raise ConfigurationError(f"xy_m must have shape ({len(point_ids)}, 2); got {xy.shape}.")
+    if len(point_ids) < k:
+        raise ConfigurationError(
+            f"Only {len(point_ids)} point(s), fewer than k={k} spatial folds (each fold needs "
+            f"at least one block with a point); use fewer folds ({FOLDS_FLAG}) or a dataset "
+            "with more points."
+        )
     size = block_km * 1000.0
     bx = np.floor(xy[:, 0] / size).astype(np.int64)
     by = np.floor(xy[:, 1] / size).astype(np.int64)
@@ -96,7 +106,9 @@ def spatial_block_folds(
     blocks, counts = np.unique(block, return_counts=True)
     if len(blocks) < k:
         raise ConfigurationError(
-            f"Only {len(blocks)} blocks of {block_km} km hold points, fewer than k={k} folds; use smaller blocks or fewer folds."
+            f"Only {len(blocks)} blocks of {block_km} km hold points, fewer than k={k} folds; "
+            f"use smaller blocks ({BLOCK_FLAG})"
+            + (f" or fewer folds ({FOLDS_FLAG})." if k > 2 else ".")
         )
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(blocks))
@@ -170,6 +182,12 @@ def write_splits(store, config: SplitConfig, splits_dir: str | Path) -> Path:
     Returns:
         ``<splits_dir>/<address>/`` holding ``random.csv``, ``spatial.csv`` and ``split.json``
         (the design and the store fingerprint they were made for).
+
+    Raises:
+        SplitMismatchError: the store holds no point.
+        ConfigurationError: the design leaves a part (train, val or test) of the random split
+            or of a spatial fold empty for this store; the message says which setting to
+            change.
     """
     out = Path(splits_dir) / split_address(store.fingerprint, config)
     if (out / "split.json").is_file():
@@ -177,15 +195,16 @@ def write_splits(store, config: SplitConfig, splits_dir: str | Path) -> Path:
     if len(store) == 0:
         raise SplitMismatchError(
             f"The store at {store.path} holds no point; nothing can be split. Check the data "
-            "folder (chapter 1 reports what was excluded)."
+            f"folder: {store.path / 'report.csv'} lists the points excluded and why."
         )
+    random = random_split(store.point_ids, config.fractions, config.seed)
+    spatial = spatial_block_folds(
+        store.point_ids, store.xy, config.block_km, config.k_folds, config.seed
+    )
+    _check_parts(store, config, random, spatial)
     with atomic_dir(out) as tmp:
-        random_split(store.point_ids, config.fractions, config.seed).to_csv(
-            tmp / "random.csv", index=False
-        )
-        spatial_block_folds(
-            store.point_ids, store.xy, config.block_km, config.k_folds, config.seed
-        ).to_csv(tmp / "spatial.csv", index=False)
+        random.to_csv(tmp / "random.csv", index=False)
+        spatial.to_csv(tmp / "spatial.csv", index=False)
         record = {**asdict(config), "store": store.fingerprint, "n_points": len(store)}
         (tmp / "split.json").write_text(json.dumps(record, indent=2))
     return out
@@ -225,12 +244,7 @@ def load_split(
             )
         folds = table["fold"].to_numpy()[pos]
         blocks = table["block"].to_numpy()[pos]
-        rest = folds != fold
-        cand, counts = np.unique(blocks[rest], return_counts=True)
-        order = np.random.default_rng([fold, 12345]).permutation(len(cand))
-        take = np.cumsum(counts[order]) <= max(val_fraction * rest.sum(), counts[order][0])
-        val_blocks = cand[order][take]
-        labels = np.where(~rest, "test", np.where(np.isin(blocks, val_blocks), "val", "train"))
+        labels = _spatial_labels(folds, blocks, fold, val_fraction)
         name = f"{path.stem}/fold{fold}"
     else:
         raise SplitMismatchError(f"{path} has neither a 'split' nor a 'fold' column.")
@@ -238,9 +252,55 @@ def load_split(
     empty = [p for p, idx in parts.items() if len(idx) == 0]
     if empty:
         raise SplitMismatchError(
-            f"{path}: the {', '.join(empty)} part(s) are empty for this dataset."
+            f"{path}: the {', '.join(empty)} part(s) are empty for this dataset "
+            f"({len(store_ids)} points); re-create the split with another design "
+            f"({FRACTIONS_FLAG}, {BLOCK_FLAG}, {FOLDS_FLAG}) or use more points."
         )
     return Split(name=name, **parts)
+
+
+def _spatial_labels(
+    folds: np.ndarray, blocks: np.ndarray, fold: int, val_fraction: float
+) -> np.ndarray:
+    """``train``/``val``/``test`` per point for test fold ``fold``: validation is a seeded
+    random set of whole blocks of the other folds holding about ``val_fraction`` of them."""
+    rest = folds != fold
+    if not rest.any():
+        return np.full(len(folds), "test", dtype=object)
+    cand, counts = np.unique(blocks[rest], return_counts=True)
+    order = np.random.default_rng([fold, 12345]).permutation(len(cand))
+    take = np.cumsum(counts[order]) <= max(val_fraction * rest.sum(), counts[order][0])
+    val_blocks = cand[order][take]
+    return np.where(~rest, "test", np.where(np.isin(blocks, val_blocks), "val", "train"))
+
+
+def _check_parts(store, config: SplitConfig, random: pd.DataFrame, spatial: pd.DataFrame):
+    """Refuse a split design that leaves a part empty for this store (random split, or any
+    spatial fold), naming the parts, the point count and the settings to change."""
+    n = len(store)
+    report = store.path / "report.csv"
+    empty = [p for p in SPLIT_NAMES if not (random["split"] == p).any()]
+    if empty:
+        raise ConfigurationError(
+            f"The store at {store.path} holds {n} point(s): the random split with fractions "
+            f"{tuple(config.fractions)} leaves the {', '.join(empty)} part(s) empty. Use more "
+            f"points (the points excluded are listed in {report}) or other fractions "
+            f"({FRACTIONS_FLAG})."
+        )
+    folds, blocks = spatial["fold"].to_numpy(), spatial["block"].to_numpy()
+    for f in range(config.k_folds):
+        labels = _spatial_labels(folds, blocks, f, config.val_fraction)
+        empty = [p for p in SPLIT_NAMES if not (labels == p).any()]
+        if empty:
+            n_blocks = len(np.unique(blocks))
+            fewer = f", fewer folds ({FOLDS_FLAG})" if config.k_folds > 2 else ""
+            raise ConfigurationError(
+                f"The store at {store.path} holds {n} point(s) in {n_blocks} blocks of "
+                f"{config.block_km:g} km: spatial fold {f} leaves the {', '.join(empty)} part(s) "
+                f"empty (the other folds have too few blocks for training and validation). Use "
+                f"smaller blocks ({BLOCK_FLAG}){fewer} or more points (the points excluded are "
+                f"listed in {report})."
+            )
 
 
 def open_split(split_dir: str | Path, store, protocol: str, fold: int | None = None) -> Split:

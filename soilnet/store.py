@@ -15,6 +15,10 @@ consolidation never leaves a store that :meth:`Store.open` accepts. Its files:
 - ``report.csv``: the validation report (points excluded and why).
 - ``meta.json``: bands, variables, months, size, the resampling and fill rules, the
   fingerprint, the row count and the sha256 of ``index.csv`` (its row order is the arrays').
+
+A consolidation that stops on problems in the data writes its validation report (every
+affected point and file) to ``<work_dir>/stores/<address>.report.csv`` instead, and the error
+message points there.
 """
 
 from __future__ import annotations
@@ -79,22 +83,38 @@ def store_variables(data_dir: Path, config: StoreConfig) -> tuple[str, ...]:
     return tuple(v for v in CLIMATE_VARIABLES if v in present)
 
 
-def store_settings(data_dir: str | Path, config: StoreConfig) -> dict:
-    """The reading settings that, with the input files, define a store."""
-    return {
+def store_settings(
+    data_dir: str | Path,
+    config: StoreConfig,
+    *,
+    months: tuple[str, ...] | list[str] | None = None,
+    id_column: str = "Point_ID",
+) -> dict:
+    """The reading settings that, with the input files, define a store.
+
+    ``months`` and ``id_column`` (see :func:`consolidate`) count only when given, so stores
+    made without them keep their address.
+    """
+    settings = {
         "version": STORE_VERSION,
         **asdict(config),
         "bands": list(config.bands),
         "climate_variables": list(store_variables(Path(data_dir), config)),
     }
+    if months is not None:
+        settings["months_selected"] = sorted(str(m) for m in months)
+    if id_column != "Point_ID":
+        settings["id_column"] = id_column
+    return settings
 
 
-def fingerprint(data_dir: str | Path, config: StoreConfig) -> str:
+def fingerprint(data_dir: str | Path, config: StoreConfig, **selection) -> str:
     """Hash of a data folder's inputs and the reading settings: the store's address.
 
     Every input file counts by name, size and modification time (``points.csv`` by its
     bytes), so touching, replacing, adding or deleting a patch or a climate table gives a new
     fingerprint. Other files in the folder (``truth.csv``, a README) do not count.
+    ``selection`` is ``months=`` and ``id_column=`` of :func:`consolidate`.
     """
     root = Path(data_dir)
     points = root / "points.csv"
@@ -102,7 +122,7 @@ def fingerprint(data_dir: str | Path, config: StoreConfig) -> str:
         raise DatasetNotFoundError(
             f"{points} does not exist; a data folder needs points.csv (see data/README.md)."
         )
-    settings = store_settings(root, config)
+    settings = store_settings(root, config, **selection)
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     h.update(points.read_bytes())
     files = sorted(
@@ -273,28 +293,56 @@ def store_path(stores_dir: str | Path, fingerprint_: str) -> Path:
     return Path(stores_dir) / fingerprint_[:ADDRESS_CHARS]
 
 
-def _existing(data_dir: Path, config: StoreConfig, stores_dir) -> tuple[str, Store | None]:
+def failure_report_path(stores_dir: str | Path, fingerprint_: str) -> Path:
+    """Where a consolidation that stopped on problems in the data writes its validation
+    report: ``<stores_dir>/<address>.report.csv``."""
+    return Path(stores_dir) / f"{fingerprint_[:ADDRESS_CHARS]}.report.csv"
+
+
+def _existing(
+    data_dir: Path, config: StoreConfig, stores_dir, **selection
+) -> tuple[str, Store | None]:
     """(fingerprint of the data now, its store if it exists)."""
     if not data_dir.is_dir():
         raise DatasetNotFoundError(
             f"Data folder {data_dir} does not exist; check --data (or data_dir=)."
         )
-    fp = fingerprint(data_dir, config)
+    fp = fingerprint(data_dir, config, **selection)
     path = store_path(stores_dir, fp)
     return fp, Store.open(path, fp) if (path / "meta.json").is_file() else None
 
 
-def find_store(data_dir: str | Path, config: StoreConfig, stores_dir: str | Path) -> Store:
+def find_store(
+    data_dir: str | Path,
+    config: StoreConfig,
+    stores_dir: str | Path,
+    *,
+    months: tuple[str, ...] | list[str] | None = None,
+    id_column: str = "Point_ID",
+) -> Store:
     """The store of ``data_dir`` as it is now; refuse a store made from earlier contents.
+
+    Args:
+        data_dir, config, stores_dir: as for :func:`consolidate`.
+        months, id_column: as given to :func:`consolidate`.
 
     Raises:
         StaleStoreError: no store for the current inputs exists (it names stores made from
-            earlier contents of the same folder, if any).
+            earlier contents of the same folder, if any, or the report of a consolidation of
+            the current contents that failed).
     """
     data_dir = Path(data_dir)
-    fp, store = _existing(data_dir, config, stores_dir)
+    fp, store = _existing(data_dir, config, stores_dir, months=months, id_column=id_column)
     if store is not None:
         return store
+    failed = failure_report_path(stores_dir, fp)
+    if failed.is_file():
+        raise StaleStoreError(
+            f"No store under {stores_dir} holds the current contents of {data_dir}: their "
+            f"consolidation stopped on problems in the data, listed in {failed}. Fix the data "
+            f"(or pass --on-missing drop), then run `python -m soilnet consolidate {data_dir} "
+            "--work-dir WORK` (or chapter 1) again."
+        )
     older = [
         p.parent.name
         for p in sorted(Path(stores_dir).glob("*/meta.json"))
@@ -315,6 +363,8 @@ def consolidate(
     require_target: bool = True,
     workers: int | None = None,
     progress: bool = False,
+    months: tuple[str, ...] | list[str] | None = None,
+    id_column: str = "Point_ID",
 ) -> Store:
     """Read a data folder once into a :class:`Store`; a no-op when the inputs are unchanged.
 
@@ -332,25 +382,38 @@ def consolidate(
         require_target: require ``OC`` (False for a prediction grid).
         workers: reader threads (default: CPU count).
         progress: show a tqdm bar.
+        months: climate months ``YYYYMMDD`` to keep (default: all, which must agree across
+            the climate files; CLI ``--months``).
+        id_column: ID column of ``points.csv`` (CLI ``--id-column``).
+
+    Raises:
+        DataFormatError, InconsistentDataError, PatchNotFoundError: problems in the data
+            (see :func:`soilnet.io.folder.open_folder`), or no usable point left; the
+            validation report is then written to :func:`failure_report_path`.
     """
     start = time.perf_counter()
     config = config or StoreConfig()
     data_dir = Path(data_dir)
-    fp, store = _existing(data_dir, config, stores_dir)
+    selection = {"months": months, "id_column": id_column}
+    fp, store = _existing(data_dir, config, stores_dir, **selection)
     if store is not None:
         return store
     final = store_path(stores_dir, fp)
-    settings = store_settings(data_dir, config)
+    failed_report = failure_report_path(stores_dir, fp)
+    settings = store_settings(data_dir, config, **selection)
     variables = tuple(settings["climate_variables"])
     bands = config.bands
     size_px = config.patch_size_px
     folder = open_folder(
         data_dir,
         variables=variables or None,
+        months=months,
         on_missing=config.on_missing,
         require_target=require_target,
+        id_column=id_column,
         climate_id_column=config.climate_id_column,
         missing_code_means=config.missing_code_means,
+        report_path=failed_report,
     )
     ids = folder.points["Point_ID"].to_numpy(np.int64)
 
@@ -383,30 +446,35 @@ def consolidate(
                 continue
             images[i] = arr
             nan_filled[i] = n_filled
-        if failed and config.on_missing == "raise":
-            first = next(iter(failed.values()))
-            raise DataFormatError(
-                f"{len(failed):,} patch(es) cannot be used (Point_ID {first_ids(failed)}). "
-                f"First: {first} Pass on_missing='drop' (store.on_missing=drop, or "
-                "--on-missing drop) to exclude them (they are then listed in the report)."
-            )
         for pid, err in failed.items():
             folder.report.add(
                 "patch unreadable", point_ids=[pid], files=[folder.patch_paths[pid]],
                 detail=str(err),
             )  # fmt: skip
+        if failed and config.on_missing == "raise":
+            folder.report.to_csv(failed_report)
+            first = next(iter(failed.values()))
+            raise DataFormatError(
+                f"{len(failed):,} patch(es) cannot be used (Point_ID {first_ids(failed)}); "
+                f"each is listed with the reason in {failed_report}. First: {first} Pass "
+                "on_missing='drop' (store.on_missing=drop, or --on-missing drop) to exclude them "
+                "(they are then listed in the store's report)."
+            )
+        keep = ~np.isin(ids, list(failed))
+        n_keep = int(keep.sum())
+        if n_keep == 0:
+            folder.report.to_csv(failed_report)
+            raise DataFormatError(
+                f"{data_dir}: no usable point is left: the patches of all {len(ids):,} points "
+                f"that passed validation cannot be used (Point_ID {first_ids(failed)}; each is "
+                f"listed with the reason in {failed_report}). Nothing was consolidated; "
+                "re-export the patches."
+            )
         if failed:
             warnings.warn(
                 f"{data_dir}: excluding {len(failed):,} point(s) whose patch cannot be used "
                 f"(Point_ID {first_ids(failed)}); they are listed in {final / 'report.csv'}.",
                 stacklevel=2,
-            )
-        keep = ~np.isin(ids, list(failed))
-        n_keep = int(keep.sum())
-        if n_keep == 0:
-            raise DataFormatError(
-                f"{data_dir}: no usable point is left ({len(ids):,} read, all excluded; see the "
-                "warnings above). Nothing was consolidated."
             )
         _step("images")
         if not keep.all():

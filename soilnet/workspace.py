@@ -8,7 +8,7 @@ The data folder is only read. Under the work directory (``runs/<profile>`` by de
     splits/<address>/                split files (soilnet.splits), by store and split design
     runs/<address>/                  network runs (soilnet.trainer) and baseline runs
                                      (soilnet.experiment), by store, split, fold, settings
-    map/<address>/                   chapter 6: Cloud-Optimized GeoTIFFs, by run and map settings
+    map/<address>/                   chapter 7: Cloud-Optimized GeoTIFFs, by run and map settings
     timings.json                     the book runner's chapter times
 
 A run's address hashes its store fingerprint, split address and fold, its resolved settings
@@ -33,9 +33,12 @@ CHAPTERS = {
     2: "02_training",
     3: "03_baselines",
     4: "04_results",
-    5: "05_distributions",
-    6: "06_european_map",
+    5: "05_uncertainty",
+    6: "06_distributions",
+    7: "07_european_map",
 }
+#: The map chapter: the only one with the ``grid_dir`` parameter.
+MAP_CHAPTER = 7
 
 
 def address(payload) -> str:

@@ -106,7 +106,6 @@ TINY_STUDY = [
     "experiment.epochs=1",
     "experiment.epochs_lstm=1",
     "experiment.spatial_variants=[resnet18]",
-    "experiment.spatial_epochs=1",
     "split.block_km=400",
     "split.k_folds=2",
 ]

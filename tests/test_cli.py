@@ -107,3 +107,115 @@ def test_random_split_refuses_a_fold(tmp_path, capsys, twin_dir):
     )  # fmt: skip
     assert code == 2
     assert "random split" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def test_empty_or_unusable_inputs_never_exit_0(copy_twin, tmp_path, capsys):
+    common = ["--profile", "smoke", "--work-dir", str(tmp_path / "work"), "--size", "16"]
+    common += ["--variables", "pr", "--on-missing", "drop"]
+    points = copy_twin / "points.csv"
+    saved = points.read_bytes()
+    points.write_bytes(b"")
+    assert main(["consolidate", str(copy_twin), *common]) == 2
+    err = capsys.readouterr().err
+    assert f"{points} is empty (0 bytes" in err and "export the point table again" in err
+    points.write_bytes(saved)
+
+    climate = copy_twin / "climate" / "pr.csv"
+    climate.write_text(climate.read_text().splitlines()[0] + "\n")  # the header alone
+    assert main(["consolidate", str(copy_twin), *common]) == 2
+    err = capsys.readouterr().err
+    assert f"{climate} has a header but no rows" in err and "--no-climate" in err
+    assert main(["split", str(copy_twin), *common]) == 2
+    assert "consolidate" in capsys.readouterr().err
+
+    common[common.index("pr")] = "tmmx"
+    ids = sorted(int(p.name.split("_")[0]) for p in (copy_twin / "patches").glob("*.tif"))
+    for path in (copy_twin / "patches").glob("*.tif"):
+        path.unlink()
+    assert main(["consolidate", str(copy_twin), *common]) == 2
+    err = capsys.readouterr().err
+    assert "no usable point is left" in err and "48 point has no patch" in err
+    (report,) = (tmp_path / "work" / "stores").glob("*.report.csv")
+    assert f"all are listed in {report}" in err
+    assert sorted(pd.read_csv(report)["point_id"]) == ids  # every point, not the first five
+    assert main(["split", str(copy_twin), *common]) == 2
+    assert f"stopped on problems in the data, listed in {report}" in capsys.readouterr().err
+
+
+def test_id_column_and_months_flags(copy_twin, tmp_path, capsys):
+    common = ["--profile", "smoke", "--work-dir", str(tmp_path / "work"), "--size", "16"]
+    common += ["--variables", "pr", "tmmx"]
+    points = pd.read_csv(copy_twin / "points.csv", encoding="utf-8-sig")
+    points.rename(columns={"Point_ID": "POINT_ID"}).to_csv(
+        copy_twin / "points.csv", index=False, encoding="utf-8-sig"
+    )
+    tmmx = copy_twin / "climate" / "tmmx.csv"
+    pd.read_csv(tmmx).drop(columns="20150101").to_csv(tmmx, index=False)
+    assert main(["consolidate", str(copy_twin), *common]) == 2
+    err = capsys.readouterr().err
+    assert f"{copy_twin / 'points.csv'}: missing column(s) Point_ID" in err
+    assert "pass id_column= (CLI: --id-column)" in err
+    common += ["--id-column", "POINT_ID"]
+    assert main(["consolidate", str(copy_twin), *common]) == 2
+    err = capsys.readouterr().err
+    assert "tmmx.csv have different months" in err and "(CLI: --months)" in err
+    common += ["--months", "20100101:20141201"]
+    assert main(["consolidate", str(copy_twin), *common]) == 0
+    assert "48 points" in capsys.readouterr().out
+    assert main(["split", str(copy_twin), *common, "--block-km", "400", "--k", "3"]) == 0
+    assert main(["consolidate", str(copy_twin), *common[:-1], "2010-01"]) == 2
+    assert "--months takes YYYYMMDD labels" in capsys.readouterr().err
+
+
+#: Python arguments that a message may advise; through the CLI the user needs the flag.
+PYTHON_ARGUMENTS = ("on_missing=", "months=", "id_column=", "missing_code_means=", "resume=")
+
+
+def _texts():
+    """(module, text, is_message) of every string literal in soilnet; is_message when it is
+    the message of a raise or of warnings.warn (f-string parts joined, values left out)."""
+    import ast
+    import pkgutil
+
+    import soilnet
+
+    def text(node) -> str:
+        return "".join(str(n.value) for n in ast.walk(node) if isinstance(n, ast.Constant))
+
+    for info in pkgutil.walk_packages(soilnet.__path__, "soilnet."):
+        path = Path(__import__(info.name, fromlist=["_"]).__file__)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.JoinedStr, ast.Constant)) and isinstance(
+                getattr(node, "value", ""), str
+            ):
+                yield info.name, text(node), False
+            call = node.exc if isinstance(node, ast.Raise) else node
+            if (
+                isinstance(call, ast.Call)
+                and call.args
+                and (isinstance(node, ast.Raise) or ast.unparse(call.func) == "warnings.warn")
+            ):
+                yield info.name, text(call.args[0]), True
+
+
+def test_messages_that_advise_python_arguments_name_existing_cli_flags():
+    import argparse
+    import re
+
+    from soilnet.cli import build_parser
+
+    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {o for p in sub.choices.values() for o in p._option_string_actions}
+    checked = set()
+    for module, text, is_message in _texts():
+        if is_message and any(arg in text for arg in PYTHON_ARGUMENTS):
+            assert "CLI" in text or "--" in text, f"{module}: {text!r} names no CLI flag"
+        for segment in re.findall(r"CLI: ([^)]*)", text):
+            for flag in re.findall(r"--[a-z][a-z-]*", segment):
+                assert flag in flags, f"{module}: {text!r} names {flag}, which the CLI lacks"
+                checked.add(flag)
+    assert {"--on-missing", "--id-column", "--climate-id-column", "--months"} <= checked
+    assert {"--block-km", "--k", "--variables", "--missing-code-means", "--out"} <= checked

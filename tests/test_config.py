@@ -88,4 +88,13 @@ def test_epochs_follow_the_variant_spec_not_its_name():
     exp = PROFILES["paper"].experiment
     assert exp.epochs_for("resnet101_glam_lstm") == 30 and exp.epochs_for("resnet101") == 50
     assert exp.epochs_for("lstm") == 30  # the climate-only variant has the climate branch too
-    assert exp.epochs_for("resnet101", "spatial") == exp.spatial_epochs
+
+
+def test_both_protocols_train_with_the_same_seeds_and_epochs_in_every_profile():
+    for name, config in PROFILES.items():
+        exp = config.experiment
+        assert exp.seeds_for("spatial") == exp.seeds_for("random"), name
+        for variant in exp.spatial_variants:
+            spatial = config.run_config(variant, 0, "spatial")
+            random = config.run_config(variant, 0, "random")
+            assert spatial.epochs == random.epochs, (name, variant)

@@ -78,3 +78,38 @@ def test_sample_land_points_on_land_and_reproducible():
     # Uniform over land: points spread over the whole box, not one corner.
     xmin, ymin, xmax, ymax = lucas_land_laea().bounds
     assert x.max() - x.min() > 0.5 * (xmax - xmin) and y.max() - y.min() > 0.5 * (ymax - ymin)
+
+
+def test_grid_point_table_lists_every_land_cell_with_a_stable_id():
+    from soilnet.grid import grid_point_table
+
+    table = grid_point_table(RES)
+    x, y = grid_cells(RES)
+    np.testing.assert_array_equal(table["x_3035"], x)
+    np.testing.assert_array_equal(table["y_3035"], y)
+    assert table["Point_ID"].is_unique and "OC" not in table
+    g = grid_geometry(RES)
+    rows, cols = g.rowcol(table["x_3035"], table["y_3035"])
+    np.testing.assert_array_equal(table["Point_ID"], rows * g.width + cols)
+    from soilnet.geo import LUCAS_COUNTRIES
+
+    assert set(table["NUTS_0"]) <= set(LUCAS_COUNTRIES.values()) and table["NUTS_0"].all()
+
+
+def test_grid_point_table_for_some_countries(tmp_path):
+    from soilnet.cli import main
+    from soilnet.grid import grid_point_table
+    from soilnet.io.tables import read_points
+
+    lux = grid_point_table(10_000.0, ["lu"])
+    assert set(lux["NUTS_0"]) == {"LU"} and 10 < len(lux) < 50
+    with pytest.raises(ConfigurationError, match=r"\['XX'\].*--countries"):
+        grid_point_table(10_000.0, ["LU", "XX"])
+    with pytest.raises(ConfigurationError, match="finer resolution"):
+        grid_point_table(500_000.0, ["LU"])
+    # The CLI writes a point table that the readers (and so acquire) take without OC.
+    out = tmp_path / "grid.csv"
+    assert main(["grid", "--resolution-km", "10", "--countries", "LU", "--out", str(out)]) == 0
+    read = read_points(out, require_oc=False)
+    np.testing.assert_array_equal(read["Point_ID"], lux["Point_ID"])
+    np.testing.assert_allclose(read[["long", "lat"]], lux[["long", "lat"]])

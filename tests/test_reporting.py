@@ -7,6 +7,7 @@ import pytest
 from conftest import TINY_STUDY
 
 from soilnet.baselines import BASELINE_LABELS, BASELINES
+from soilnet.comparison import BEATS, LOSES, TIED, comparison_table, paired_rmse_difference
 from soilnet.errors import MissingOutputError
 from soilnet.experiment import (
     predictions_at_test_points,
@@ -19,7 +20,6 @@ from soilnet.reporting import (
     model_label,
     model_labels,
     oc_summary,
-    ranking_check,
     results_markdown,
     results_table,
     split_summary,
@@ -63,12 +63,26 @@ def test_results_table_has_every_model_once(finished):
         assert float(floor.iloc[0]) == 0.0
 
 
-def test_ranking_uses_the_climate_variant_and_markdown_holds_both_tables(finished):
-    ranking = ranking_check(finished)
-    assert list(ranking["seed"]) == [0] and "resnet18_rmse" in ranking
+def test_comparisons_pair_the_hybrid_and_markdown_holds_both_tables(finished):
+    table = comparison_table(finished, "random", n_boot=200)
+    hybrid = table[table["b"] == "resnet18"].iloc[0]
+    assert hybrid["a"] == "resnet18_glam_lstm" and hybrid["verdict"] in (BEATS, LOSES, TIED)
+    assert hybrid["sentence"].startswith(f"{model_label('resnet18_glam_lstm')} {hybrid['verdict']}")
+    assert set(table["b"]) == {"resnet18", "rf_paper", "rf_strong", "geo_knn"}
+    # The verdict follows the same rule as on raw predictions.
+    preds = predictions_at_test_points(finished, "random")
+    direct = paired_rmse_difference(
+        preds["target_g_per_kg"], preds["resnet18_glam_lstm"], preds["resnet18"], n_boot=200
+    )
+    assert direct.verdict == hybrid["verdict"]
+    assert round(direct.delta_rmse, 2) == hybrid["ΔRMSE (g/kg)"]
+    spatial = comparison_table(finished, "spatial", n_boot=200)
+    assert set(spatial["protocol"]) == {"spatial"} and len(spatial) == 3  # resnet18 + 3 baselines
     text = results_markdown(finished)
     assert "#### Random 70/10/20 split" in text and "2 folds of 400 km blocks" in text
     assert text.count("| Null (training mean)") == 2
+    verdict_clause = hybrid["sentence"].split(":")[0]  # the interval depends on n_boot
+    assert text.count(f"- {verdict_clause}:") == 1
 
 
 def test_chapter_tables(finished):

@@ -86,7 +86,7 @@ def test_chapter_1_configuration_reaches_every_run(smoke_book):
     expected = (
         len(study.config.experiment.variants) * len(study.config.experiment.seeds)
         + len(study.config.experiment.spatial_variants)
-        * len(study.config.experiment.spatial_seeds)
+        * len(study.config.experiment.seeds)
         * study.config.split.k_folds
     )
     assert len(networks) == expected
@@ -191,7 +191,7 @@ def _chromium() -> str | None:
     ("page", "must_hold"),
     [
         ("04_results", ("<table", "RMSE above noise floor")),
-        ("06_european_map", ("<img", "Predicted SOC")),
+        ("07_european_map", ("<img", "Predicted SOC")),
     ],
 )
 def test_pages_as_a_reader_sees_them(smoke_book, page, must_hold, tmp_path):
@@ -220,7 +220,7 @@ def test_pages_as_a_reader_sees_them(smoke_book, page, must_hold, tmp_path):
     ).stdout
     for text in must_hold:
         assert text in dom, f"{page}: {text!r} not in the rendered page"
-    if page == "06_european_map":
+    if page == "07_european_map":
         images = [line for line in dom.split("<img")[1:] if ".png" in line.split(">")[0]]
         assert images, "the map page shows no figure"
     assert png.stat().st_size > 20_000, "the screenshot is (nearly) blank"
@@ -272,7 +272,8 @@ def test_papermill_string_parameters_select_one_variant(tmp_path):
     assert parse_list("[3, 4]") == [3, 4]
     config = resolve("default", '["train.lr=3e-4", "experiment.seeds=[3, 4]"]')
     assert config.train.lr == 3e-4 and config.experiment.seeds == (3, 4)
-    assert config.experiment.epochs == 8  # untouched settings keep the profile's values
+    # untouched settings keep the profile's values
+    assert config.experiment.epochs == resolve("default").experiment.epochs
     assert parse_overrides({"train": {"lr": 1e-3}}) == {"train.lr": 1e-3}
 
 

@@ -264,3 +264,48 @@ def test_normalization_never_sees_test_points(twin_store, twin_split, tmp_path):
     # Saved (in a run folder) and read back unchanged.
     path = reference.save(tmp_path / "run" / "normalization.json")
     assert Normalization.load(path) == reference
+
+
+# ---------------------------------------------------------------- too few points
+
+
+def test_too_few_points_name_the_setting_that_helps(tmp_path):
+    lon, lat = [6.0, 6.1, 20.0, 20.1], [50.0, 50.0, 45.0, 45.0]
+    xy = np.column_stack(lonlat_to_laea(lon, lat))  # two pairs of points 1,300 km apart
+    ids = np.arange(4) + 100
+    # Fewer points than folds: smaller blocks cannot help.
+    with pytest.raises(ConfigurationError) as info:
+        spatial_block_folds(ids, xy, block_km=10, k=5)
+    assert "Only 4 point(s), fewer than k=5" in str(info.value)
+    assert "fewer folds (split.k_folds; CLI: --k)" in str(info.value)
+    assert "smaller blocks" not in str(info.value)
+    with pytest.raises(ConfigurationError) as info:
+        spatial_block_folds(ids, xy, block_km=5000, k=3)
+    assert "Only 2 blocks of 5000 km hold points, fewer than k=3 folds" in str(info.value)
+    assert "use smaller blocks (split.block_km; CLI: --block-km) or fewer folds" in str(info.value)
+
+    store = PointStore(ids, xy, path=tmp_path / "stores" / "ffffffffffffffff")
+    # The random split of 4 points leaves no point for validation: refused when written.
+    with pytest.raises(ConfigurationError) as info:
+        write_splits(store, SplitConfig(block_km=10, k_folds=2), tmp_path / "splits")
+    message = str(info.value)
+    assert f"The store at {store.path} holds 4 point(s)" in message
+    assert "leaves the val part(s) empty" in message and "CLI: --set split.fractions" in message
+    assert str(store.path / "report.csv") in message  # where the excluded points are listed
+    # Two blocks, two folds: training would have nothing once a block is kept for validation.
+    design = SplitConfig(block_km=1000, k_folds=2, fractions=(0.5, 0.25, 0.25))
+    with pytest.raises(ConfigurationError) as info:
+        write_splits(store, design, tmp_path / "splits")
+    message = str(info.value)
+    assert "holds 4 point(s) in 2 blocks of 1000 km: spatial fold" in message
+    assert "leaves the train part(s) empty" in message and "CLI: --block-km" in message
+    assert "fewer folds" not in message  # two folds is the least
+    assert not (tmp_path / "splits").exists() or not any((tmp_path / "splits").iterdir())
+    written = write_splits(store, replace(design, block_km=10), tmp_path / "splits")
+    assert (written / "split.json").is_file()
+
+    empty = PointStore(ids[:0], xy[:0], path=tmp_path / "stores" / "eeee")
+    with pytest.raises(
+        SplitMismatchError, match=r"holds no point; nothing can be split.*report\.csv"
+    ):
+        write_splits(empty, SplitConfig(), tmp_path / "splits")

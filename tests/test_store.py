@@ -20,6 +20,7 @@ import pytest
 import rasterio
 from checks import assert_store
 from conftest import TINY, TINY_SPLIT, TINY_STORE
+from pyproj import Transformer
 from rasterio.transform import Affine
 
 import soilnet.store
@@ -28,6 +29,7 @@ from soilnet.config import StoreConfig
 from soilnet.errors import (
     DataFormatError,
     DatasetNotFoundError,
+    InconsistentDataError,
     MissingValuesWarning,
     SoilNetError,
     StaleStoreError,
@@ -48,6 +50,7 @@ from soilnet.store import (
     KILL_AT_ENV,
     Store,
     consolidate,
+    failure_report_path,
     find_store,
     fingerprint,
     store_path,
@@ -436,7 +439,10 @@ def test_unusable_patch_raises_or_is_dropped_and_reported(copy_twin, tmp_path, d
         match=rf"1 patch\(es\) cannot be used \(Point_ID {pid}\).*{path.name}.*{expect}",
     ):
         consolidate(copy_twin, PR_STORE, stores_dir=stores)
-    assert list(stores.iterdir()) == []  # no store, no temporary folder
+    # No store and no temporary folder: only the report of the failed consolidation.
+    (failed,) = stores.iterdir()
+    assert failed == failure_report_path(stores, fingerprint(copy_twin, PR_STORE))
+    assert pd.read_csv(failed).query("problem == 'patch unreadable'")["point_id"].tolist() == [pid]
     assert sorted(p.relative_to(copy_twin) for p in copy_twin.rglob("*")) == files_before
 
     drop = StoreConfig(patch_size_px=16, climate_variables=PR, on_missing="drop")
@@ -458,7 +464,7 @@ def test_unusable_patch_raises_or_is_dropped_and_reported(copy_twin, tmp_path, d
     np.testing.assert_allclose(
         store.climate[:, :, 0], folder_climate.loc[store.point_ids].to_numpy(), rtol=1e-6
     )
-    assert [p.name for p in stores.iterdir()] == [store.path.name]
+    assert sorted(p.name for p in stores.iterdir()) == sorted([failed.name, store.path.name])
 
 
 def test_missing_patch_is_dropped_with_report(copy_twin, tmp_path):
@@ -495,7 +501,10 @@ def test_real_format_folder(tmp_path):
         data = rng.uniform(0.0, 0.3, size=(12, 103, 103))
         for k in range(n_nan):
             data[9 + 2 * (k % 2), k, k] = np.nan  # carbonateIndex and NDVI, as the sample
-        transform = Affine(30.0, 0.0, 674490.0, 0.0, -30.0, 6638550.0)
+        x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(
+            *points.loc[points["Point_ID"] == pid, ["long", "lat"]].iloc[0]
+        )  # each patch centred on its point, as the exports are
+        transform = Affine(30.0, 0.0, x - 103 * 15.0, 0.0, -30.0, y + 103 * 15.0)
         write_patch(
             root / "patches" / f"{pid}_150107.tif",
             data,
@@ -557,3 +566,65 @@ def test_prediction_grid_without_oc(copy_twin, tmp_path):
         consolidate(copy_twin, PR_STORE, stores_dir=stores)
     grid = consolidate(copy_twin, PR_STORE, stores_dir=stores, require_target=False)
     assert grid.index["oc_g_per_kg"].isna().all() and not grid.meta["has_target"]
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def test_no_usable_point_fails_with_a_report(copy_twin, tmp_path):
+    stores = tmp_path / "work" / "stores"
+    drop = StoreConfig(patch_size_px=16, climate_variables=PR, on_missing="drop")
+    patches = sorted((copy_twin / "patches").glob("*.tif"))
+    for path in patches:  # every patch unreadable: nothing is left to consolidate
+        path.write_bytes(b"\x00" * 64)
+    with pytest.raises(DataFormatError) as info:
+        consolidate(copy_twin, drop, stores_dir=stores)
+    report_path = failure_report_path(stores, fingerprint(copy_twin, drop))
+    message = str(info.value)
+    assert message.startswith(f"{copy_twin}: no usable point is left: the patches of all 48")
+    assert "(48 in all)" in message and f"listed with the reason in {report_path}" in message
+    assert "re-export the patches" in message
+    report = pd.read_csv(report_path)
+    assert len(report) == 48 and set(report["problem"]) == {"patch unreadable"}
+    assert sorted(report["file"]) == [str(p) for p in patches]
+    assert [p.name for p in stores.iterdir()] == [report_path.name]  # no store
+    # The next step says what happened instead of asking to consolidate again.
+    with pytest.raises(
+        StaleStoreError, match=rf"stopped on problems in the data, listed in {report_path}"
+    ):
+        find_store(copy_twin, drop, stores)
+
+    # Every point excluded while validating the folder: the same, from open_folder.
+    for path in patches:
+        path.unlink()
+    with pytest.raises(
+        InconsistentDataError, match=r"no usable point is left.*48 point has no patch"
+    ):
+        consolidate(copy_twin, drop, stores_dir=stores)
+    assert len(pd.read_csv(failure_report_path(stores, fingerprint(copy_twin, drop)))) == 48
+
+
+def test_id_column_and_months_select_what_is_read(copy_twin, tmp_path):
+    stores = tmp_path / "stores"
+    points = pd.read_csv(copy_twin / "points.csv", encoding="utf-8-sig")
+    points.rename(columns={"Point_ID": "POINT_ID"}).to_csv(
+        copy_twin / "points.csv", index=False, encoding="utf-8-sig"
+    )
+    with pytest.raises(
+        DataFormatError, match=r"points\.csv: missing column\(s\) Point_ID.*CLI: --id-column"
+    ):
+        consolidate(copy_twin, PR_STORE, stores_dir=stores)
+    path = copy_twin / "climate" / "tmmx.csv"
+    pd.read_csv(path).drop(columns=MONTHS[-1]).to_csv(path, index=False)
+    two = StoreConfig(patch_size_px=16, climate_variables=("pr", "tmmx"))
+    with pytest.raises(
+        InconsistentDataError, match=r"different months.*pass months= \(CLI: --months\)"
+    ):
+        consolidate(copy_twin, two, stores_dir=stores, id_column="POINT_ID")
+    store = consolidate(copy_twin, two, stores_dir=stores, id_column="POINT_ID", months=MONTHS[:-1])
+    assert_store(store, n_points=48)
+    assert store.months == MONTHS[:-1] and store.meta["id_column"] == "POINT_ID"
+    found = find_store(copy_twin, two, stores, id_column="POINT_ID", months=MONTHS[:-1])
+    assert found.path == store.path
+    with pytest.raises(StaleStoreError):  # the selection is part of the store's address
+        find_store(copy_twin, two, stores, id_column="POINT_ID")

@@ -114,7 +114,7 @@ class AcquisitionSummary:
         if self.missing:
             lines.append(
                 f"  {self.missing:,} point(s) have no patch (reasons in the manifest); open the "
-                "folder with on_missing='drop' to use the others."
+                "folder with on_missing='drop' (CLI: consolidate --on-missing drop) to use the others."
             )
         return "\n".join(lines)
 

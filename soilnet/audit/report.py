@@ -233,6 +233,40 @@ def _markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
+def readings(result: AuditResult) -> list[str]:
+    """Three readings of the tables, each written from their numbers (never typed by hand)."""
+    table1 = result.table1[result.table1["source"] == "recomputed"].set_index("model")
+    clip = result.clip_effect.set_index(["model", "evaluation"])
+    hybrid_clipped = clip.loc[(HYBRID, "clipped at 87")]
+    hybrid_below = clip.loc[(HYBRID, "OC < 87 only")]
+    hybrid_raw = clip.loc[(HYBRID, "unclipped OC")]
+    at_clip = int(hybrid_clipped["n"] - hybrid_below["n"])
+    oc_max = float(result.distribution.loc["max", "published test set"])
+    knn = result.knn[result.knn["model"].str.startswith(f"{KNN_K}-NN")].iloc[-1]
+    cnns = [m.label for m in PUBLISHED_MODELS if m.kind == "network" and m.label != HYBRID]
+    cnn_text = " and ".join(f"{name} ({table1.loc[name, 'rmse']:.2f})" for name in cnns)
+    below_all = all(knn["rmse"] < table1.loc[name, "rmse"] for name in cnns)
+    gap = float(knn["rmse"] - table1.loc[HYBRID, "rmse"])
+    falls = hybrid_below["r2"] < hybrid_clipped["r2"]
+    return [
+        f"Without the {at_clip:,} test points at the clip, the R² of {HYBRID} "
+        f"{'falls' if falls else 'does not fall'} from {hybrid_clipped['r2']:.3f} to "
+        f"{hybrid_below['r2']:.3f}"
+        + (
+            ": part of the published R² comes from telling the soils at the clip from the rest."
+            if falls
+            else "."
+        ),
+        f"Against measured OC (up to {oc_max:.0f} g/kg in the test set) its RMSE is "
+        f"{hybrid_raw['rmse']:.2f} g/kg, {hybrid_raw['rmse'] / hybrid_clipped['rmse']:.1f} times "
+        f"the RMSE against clipped targets ({hybrid_clipped['rmse']:.2f}).",
+        f"The {KNN_K}-NN on coordinates alone ({knn['model']}) has RMSE {knn['rmse']:.2f} g/kg: "
+        f"{'below' if below_all else 'not below'} both CNN-only variants, {cnn_text}, and "
+        f"{abs(gap):.2f} g/kg {'above' if gap > 0 else 'below'} {HYBRID} "
+        f"({table1.loc[HYBRID, 'rmse']:.2f}).",
+    ]
+
+
 def format_report(result: AuditResult) -> str:
     """The audit as markdown: input checks, then the four tables (what the CLI prints)."""
     parts = [
@@ -267,5 +301,9 @@ def format_report(result: AuditResult) -> str:
         "## 4. Coordinates-only baselines on the published test points (g/kg, clipped at 87)",
         "",
         _markdown(_rounded(result.knn)),
+        "",
+        "## 5. Readings, written from the tables above",
+        "",
+        *[f"- {text}" for text in readings(result)],
     ]
     return "\n".join(parts)

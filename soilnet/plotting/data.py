@@ -203,12 +203,17 @@ def plot_patch_gallery(image, band_names: Sequence[str], *, title: str | None = 
     return fig
 
 
+#: The climate panels chapter 1 shows when the data have them: temperature, precipitation,
+#: drought index and snow.
+PREFERRED_CLIMATE_PANELS = ("tmmx", "pr", "pdsi", "swe")
+
+
 def plot_climate_series(
     climate,
     months: Sequence[str],
     variables: Sequence[str],
     labels: Sequence[str],
-    variables_to_show: Sequence[str] = ("tmmx", "pr", "pdsi", "swe"),
+    variables_to_show: Sequence[str] | None = None,
 ) -> Figure:
     """Monthly climate series of a few points, one panel per variable.
 
@@ -218,7 +223,8 @@ def plot_climate_series(
         months: (T,) month stamps ``YYYYMMDD``.
         variables: (F,) variable names of the last axis.
         labels: (n,) one legend label per point (e.g. Point_ID and land cover).
-        variables_to_show: variables to draw, one panel each.
+        variables_to_show: variables to draw, one panel each (default: those of
+            :data:`PREFERRED_CLIMATE_PANELS` present, else the first four).
 
     Returns:
         a figure with ``len(variables_to_show)`` axes, ``n`` lines each.
@@ -233,6 +239,8 @@ def plot_climate_series(
             f"and {len(variables)} variables."
         )
     variables = list(variables)
+    if variables_to_show is None:
+        variables_to_show = [v for v in PREFERRED_CLIMATE_PANELS if v in variables] or variables[:4]
     missing = [v for v in variables_to_show if v not in variables]
     if missing:
         raise ValueError(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -32,7 +32,7 @@ from soilnet.plotting._base import (
     per_point_series,
 )
 
-__all__ = ["plot_point_maps", "plot_points_map", "plot_soc_map"]
+__all__ = ["plot_point_errors", "plot_point_maps", "plot_points_map", "plot_soc_map"]
 
 _NON_EU_FACE = "#dcdcdc"
 _EU_FACE = "#f7f7f7"
@@ -253,6 +253,49 @@ def plot_point_maps(
     fig.colorbar(sc, ax=list(axes), label=SOC_LABEL, extend=_extend(allv, vmax), shrink=0.75)
     if title:
         fig.suptitle(f"{title}, n = {len(x):,} points", fontsize=11)
+    return fig
+
+
+def plot_point_errors(
+    lon,
+    lat,
+    error_g_per_kg,
+    *,
+    title: str = "Prediction error",
+    limit_g_per_kg: float | None = None,
+    point_size: float | None = None,
+) -> Figure:
+    """The error by point (predicted − observed, g/kg) on a diverging scale centred at 0.
+
+    Red is over-prediction, blue under-prediction; the largest errors are drawn on top.
+
+    Args:
+        lon, lat: float (N,) EPSG:4326 degrees.
+        error_g_per_kg: float (N,) predicted − observed SOC, g/kg; finite.
+        title: axes title (n and the RMSE are appended).
+        limit_g_per_kg: the colour scale spans ±limit (default: the 98th percentile of |error|);
+            larger errors take the end colours and the colour bar shows arrows.
+        point_size: marker area in points² (default from N).
+
+    Returns:
+        the figure holding the map.
+    """
+    error = as_vector(error_g_per_kg, "error_g_per_kg")
+    x, y = _laea_xy(lon, lat, error_g_per_kg=error)
+    limit = limit_g_per_kg or max(float(np.quantile(np.abs(error), 0.98)), 1e-9)
+    fig, ax = figure_and_axes(None, (6.4, 5.6))
+    _draw_europe(ax)
+    order = np.argsort(np.abs(error), kind="stable")
+    sc = ax.scatter(
+        x[order], y[order], c=error[order], cmap="RdBu_r",
+        norm=TwoSlopeNorm(0.0, -limit, limit), linewidths=0, zorder=2,
+        s=point_size if point_size is not None else default_point_size(len(x)),
+    )  # fmt: skip
+    _add_scale_bar(ax, 1000.0)
+    rmse = float(np.sqrt(np.mean(error**2)))
+    ax.set_title(f"{title} (n = {len(error):,}, RMSE {rmse:.2f} g/kg)", fontsize=10)
+    extend = "both" if np.abs(error).max() > limit else "neither"
+    fig.colorbar(sc, ax=ax, label="predicted − observed SOC (g/kg)", extend=extend, shrink=0.8)
     return fig
 
 

@@ -90,3 +90,27 @@ def test_cli_writes_tables_figures_and_report(repo, tmp_path, capsys):
     assert "results/" + FILES["RF"].test_file in meta["inputs"]
     table1 = pd.read_csv(out / "table1.csv")
     assert len(table1) == 8
+
+
+def test_readings_are_written_from_the_tables(repo, tmp_path):
+    result = audit.run_audit(repo.root, tmp_path / "out", date="2026-12-01")
+    clip = result.clip_effect.set_index(["model", "evaluation"])
+    hybrid = audit.HYBRID
+    first, second, third = report.readings(result)
+    assert f"{clip.loc[(hybrid, 'clipped at 87'), 'r2']:.3f}" in first
+    assert f"{clip.loc[(hybrid, 'OC < 87 only'), 'r2']:.3f}" in first
+    assert first.startswith("Without the 8 test points at the clip")  # fake repo: 8 at the clip
+    raw, clipped = (
+        clip.loc[(hybrid, "unclipped OC"), "rmse"],
+        clip.loc[(hybrid, "clipped at 87"), "rmse"],
+    )
+    assert f"{raw / clipped:.1f} times" in second
+    # The word follows the numbers: shift the kNN's RMSE across the CNNs' and the word flips.
+    knn_row = result.knn.index[result.knn["model"].str.startswith("20-NN")][-1]
+    table1 = result.table1[result.table1["source"] == "recomputed"].set_index("model")
+    cnn_best = min(table1.loc["ResNet-101", "rmse"], table1.loc["ResNet-101-GLAM", "rmse"])
+    for rmse, word in ((cnn_best - 0.5, ": below both"), (cnn_best + 0.5, ": not below both")):
+        result.knn.loc[knn_row, "rmse"] = rmse
+        assert word in report.readings(result)[2]
+    assert third.startswith("The 20-NN on coordinates alone")
+    assert "## 5. Readings, written from the tables above" in report.format_report(result)

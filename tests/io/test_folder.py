@@ -11,11 +11,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 
 from soilnet.bands import CLIMATE_VARIABLES
 from soilnet.errors import (
     DataFormatError,
     DatasetNotFoundError,
+    DuplicateRowsWarning,
     InconsistentDataError,
     PatchNotFoundError,
     SoilNetError,
@@ -127,13 +129,15 @@ def test_climate_row_without_point(copy_twin):
     pd.concat([climate, extra]).to_csv(path, index=False)
     with pytest.raises(
         InconsistentDataError,
-        match=r"climate row has no point in points\.csv \(.*pr\.csv; IDs 12345678\)",
+        match=r"climate row has no point in points\.csv \(12345678; rows of .*pr\.csv\)",
     ):
         open_folder(copy_twin, variables=PR)
     with pytest.warns(UserWarning, match="climate row has no point"):
         folder = open_folder(copy_twin, variables=PR, on_missing="drop")
     assert len(folder.points) == 48 and len(folder.climate.point_ids) == 48
-    assert "12345678" in folder.report.issues["detail"].iloc[0]
+    row = folder.report.issues.iloc[0]  # the ID is reported, and nothing is excluded
+    assert row["point_id"] == 12345678 and row["action"] == "ignored"
+    assert folder.report.excluded_ids == set()
 
 
 def test_climate_series_entirely_missing(copy_twin):
@@ -188,7 +192,11 @@ def test_several_problems_are_all_reported(copy_twin):
     path = copy_twin / "climate" / "pr.csv"
     climate = pd.read_csv(path)
     climate[climate["Point_ID"] != ids[2]].to_csv(path, index=False)
-    with pytest.raises(SoilNetError, match=r"2 point has no patch .*and 1 other kind"):
+    with pytest.raises(
+        SoilNetError,
+        match=rf"2 kinds of problem: 2 point has no patch \({ids[0]}, {ids[1]}\); "
+        rf"1 point has no climate row \({ids[2]}\)",
+    ):
         open_folder(copy_twin, variables=PR)
     with pytest.warns(UserWarning, match=r"excluding 3 point\(s\)"):
         folder = open_folder(copy_twin, variables=PR, on_missing="drop")
@@ -207,3 +215,113 @@ def test_validation_report_csv(tmp_path):
     back = pd.read_csv(tmp_path / "report.csv")
     assert len(back) == 3 and set(back["problem"]) == {"point has no patch", "patch has no point"}
     assert report.excluded_ids == {1, 2}
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def test_swapped_long_lat_is_reported_by_id(copy_twin):
+    table = points_of(copy_twin)
+    swapped = table.copy()
+    swapped[["long", "lat"]] = table[["lat", "long"]].to_numpy()
+    save_points(copy_twin, swapped)
+    with pytest.raises(InconsistentDataError) as info:
+        open_folder(copy_twin, variables=None)
+    message = str(info.value)
+    assert str(copy_twin) in message
+    assert f"48 patch centre far from the point's long/lat ({table['Point_ID'].iat[0]}" in message
+    assert "(48 in all)" in message and "48 of them match with long and lat swapped" in message
+    assert "tolerance 0.24 km (half the patch width)" in message  # 16 px of 30 m
+    assert "check the order of the long and lat columns" in message
+
+    # One point swapped: dropped by ID, with the reason in the report.
+    one = table.copy()
+    one.loc[3, ["long", "lat"]] = table.loc[3, ["lat", "long"]].to_numpy()
+    save_points(copy_twin, one)
+    pid = int(table["Point_ID"].iat[3])
+    with pytest.warns(UserWarning, match=r"excluding 1 point\(s\).*far from the point's long/lat"):
+        folder = open_folder(copy_twin, variables=None, on_missing="drop")
+    assert folder.report.excluded_ids == {pid} and len(folder.points) == 47
+    (row,) = folder.report.issues.itertuples()
+    assert row.problem == "patch centre far from the point's long/lat"
+    assert row.file.endswith(patch_of(copy_twin, pid).name) and row.action == "excluded"
+    assert "matches with long and lat swapped" in row.detail and "tolerance" in row.detail
+
+
+def test_every_kind_of_problem_is_reported_with_every_id(copy_twin, tmp_path):
+    ids = points_of(copy_twin)["Point_ID"].to_numpy()
+    for pid in ids[:7]:  # more than the five a message lists
+        patch_of(copy_twin, pid).unlink()
+    path = copy_twin / "climate" / "pr.csv"
+    climate = pd.read_csv(path)
+    climate[climate["Point_ID"] != ids[10]].to_csv(path, index=False)
+    report_path = tmp_path / "report.csv"
+    with pytest.raises(PatchNotFoundError) as info:
+        open_folder(copy_twin, variables=PR, report_path=report_path)
+    message = str(info.value)
+    assert message.startswith(f"{copy_twin}: 2 kinds of problem: 7 point has no patch (")
+    assert "(7 in all)" in message and f"1 point has no climate row ({ids[10]})" in message
+    assert f"Every affected point and file is listed in {report_path}" in message
+    assert "on_missing='drop' (CLI: --on-missing drop)" in message
+    report = pd.read_csv(report_path)
+    assert sorted(report["point_id"]) == sorted([*ids[:7], ids[10]])
+    assert set(report["problem"]) == {"point has no patch", "point has no climate row"}
+
+
+def test_no_usable_point_left_is_an_error(copy_twin, tmp_path):
+    for path in (copy_twin / "patches").glob("*.tif"):
+        path.unlink()
+    report_path = tmp_path / "report.csv"
+    with pytest.raises(InconsistentDataError) as info:
+        open_folder(copy_twin, variables=PR, on_missing="drop", report_path=report_path)
+    message = str(info.value)
+    assert message.startswith(f"{copy_twin}: no usable point is left: every one of the 48 points")
+    assert "48 point has no patch" in message and "(48 in all)" in message
+    assert f"all are listed in {report_path}" in message and "cannot help" in message
+    assert len(pd.read_csv(report_path)) == 48
+
+
+def test_points_table_problems_are_written_to_the_report(copy_twin, tmp_path):
+    table = points_of(copy_twin)
+    table.loc[[1, 2, 3, 4, 5, 6], "lat"] = 95.0
+    table.loc[7, "long"] = -200.0
+    save_points(copy_twin, table)
+    report_path = tmp_path / "report.csv"
+    with pytest.raises(DataFormatError) as info:
+        open_folder(copy_twin, variables=PR, on_missing="drop", report_path=report_path)
+    message = str(info.value)
+    assert message.startswith(f"{copy_twin / 'points.csv'}: 2 kinds of problem.")
+    assert "6 point(s) have lat outside" in message and "(6 in all)" in message
+    assert f"long outside [-180, 180] or not a number (Point_ID {table['Point_ID'][7]})" in message
+    assert f"Every affected row is listed in {report_path}" in message
+    report = pd.read_csv(report_path)
+    assert report["point_id"].tolist() == table["Point_ID"][[7, 1, 2, 3, 4, 5, 6]].tolist()
+    assert set(report["action"]) == {"refused"} and report["detail"].iat[0] == "line 9"
+
+
+def test_repeated_climate_rows_are_merged_with_a_report_line(copy_twin):
+    path = copy_twin / "climate" / "pr.csv"
+    climate = pd.read_csv(path)
+    pd.concat([climate, climate.iloc[[4, 9]]]).to_csv(path, index=False)
+    ids = climate["Point_ID"].iloc[[4, 9]].tolist()
+    with pytest.warns(DuplicateRowsWarning, match=rf"pr\.csv: 2 ID\(s\).*\({ids[0]}, {ids[1]}\)"):
+        folder = open_folder(copy_twin, variables=PR)  # no problem: nothing raised or excluded
+    assert len(folder.points) == 48 and folder.report.excluded_ids == set()
+    issues = folder.report.issues
+    assert issues["point_id"].tolist() == ids and set(issues["action"]) == {"merged"}
+    assert issues["file"].eq(str(path)).all() and folder.report.problems.empty
+
+
+def test_patch_without_crs_cannot_be_located_and_says_so(copy_twin):
+    pid = int(points_of(copy_twin)["Point_ID"].iat[2])
+    path = patch_of(copy_twin, pid)
+    with rasterio.open(path) as src:
+        profile, data, names = src.profile, src.read(), src.descriptions
+    path.unlink()
+    with rasterio.open(path, "w", **(profile | {"crs": None})) as dst:  # not georeferenced
+        dst.write(data)
+        for i, name in enumerate(names, start=1):
+            dst.set_band_description(i, name)
+    with pytest.warns(UserWarning, match=rf"1 patch\(es\) have no CRS.*\(Point_ID {pid}\)"):
+        folder = open_folder(copy_twin, variables=None)
+    assert len(folder.points) == 48 and folder.report.issues.empty  # nothing dropped

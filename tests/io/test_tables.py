@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -11,10 +12,18 @@ import pytest
 from soilnet.errors import (
     DataFormatError,
     DatasetNotFoundError,
+    DuplicateRowsWarning,
+    FileEncodingWarning,
     InconsistentDataError,
     MissingValuesWarning,
 )
-from soilnet.io.tables import ClimateTable, read_climate, read_points, write_climate
+from soilnet.io.tables import (
+    ClimateTable,
+    check_points,
+    read_climate,
+    read_points,
+    write_climate,
+)
 
 #: The 24 columns of LUCAS_2015_all.csv, in file order.
 LUCAS_COLUMNS = (
@@ -236,8 +245,10 @@ def test_files_cover_different_points(tmp_path):
 
 
 def test_duplicate_ids_missing_id_column_and_missing_file(tmp_path):
-    climate_csv(tmp_path / "pr.csv", [1, 2, 2], np.ones((3, 61)))
-    with pytest.raises(InconsistentDataError, match=r"pr\.csv: 1 duplicate ID\(s\) \(2\)"):
+    climate_csv(tmp_path / "pr.csv", [1, 2, 2], np.arange(3 * 61.0).reshape(3, 61))
+    with pytest.raises(
+        InconsistentDataError, match=r"pr\.csv: 1 duplicate ID\(s\) \(2\) whose rows differ"
+    ):
         read_climate(tmp_path, ["pr"])
     climate_csv(tmp_path / "ro.csv", [1, 2], np.ones((2, 61)), id_column="site")
     with pytest.raises(DataFormatError, match=r"ro\.csv: no ID column 'Point_ID'.*id_column="):
@@ -261,3 +272,105 @@ def test_write_read_climate_round_trip(tmp_path):
     assert back.months == MONTHS
     np.testing.assert_array_equal(back.point_ids, table.point_ids)
     np.testing.assert_allclose(back.values, values, rtol=1e-5, equal_nan=True)
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize("content", ["", "Point_ID,long,lat,OC\n"], ids=["zero-byte", "header"])
+def test_empty_point_table_is_named(tmp_path, content):
+    path = tmp_path / "points.csv"
+    path.write_text(content)
+    what = "is empty" if not content else "has a header but no rows"
+    with pytest.raises(
+        DataFormatError, match=rf"points\.csv {what}.*export the point table again"
+    ) as info:
+        read_points(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("content", ["", f"Point_ID,{MONTHS[0]}\n"], ids=["zero-byte", "header"])
+def test_empty_climate_file_is_named(tmp_path, content):
+    climate_csv(tmp_path / "pr.csv", [1, 2], np.ones((2, 61)))
+    (tmp_path / "srad.csv").write_text(content)
+    what = "is empty" if not content else "has a header but no rows"
+    with pytest.raises(DataFormatError, match=rf"srad\.csv {what}.*CLI: --variables") as info:
+        read_climate(tmp_path, ["pr", "srad"])
+    assert str(tmp_path / "srad.csv") in str(info.value)
+
+
+def test_latin1_tables_are_read_with_a_warning(tmp_path):
+    table = lucas_table()
+    table.loc[0, "LC1_Desc"] = "Prés et pâturages"
+    path = tmp_path / "points.csv"
+    table.to_csv(path, index=False, encoding="latin-1")
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")  # really not UTF-8
+    with pytest.warns(FileEncodingWarning, match=rf"{path}.* is not UTF-8; it was read as cp1252"):
+        points = read_points(path)
+    assert points.loc[0, "LC1_Desc"] == "Prés et pâturages" and len(points) == 5
+
+    climate = pd.read_csv(climate_csv(tmp_path / "pr.csv", [1, 2], np.ones((2, 61))))
+    climate["site"] = ["Zürich", "Köln"]
+    climate.to_csv(tmp_path / "pr.csv", index=False, encoding="latin-1")
+    with pytest.warns(FileEncodingWarning, match=r"pr\.csv is not UTF-8; it was read as cp1252"):
+        back = read_climate(tmp_path, ["pr"])
+    assert back.values.shape == (2, 61, 1)
+
+
+def test_every_point_table_problem_is_reported_at_once(tmp_path):
+    table = lucas_table(n=12).astype({"Point_ID": object, "OC": object})
+    table.loc[0, "Point_ID"] = "X1"
+    table.loc[2, "Point_ID"] = table.loc[1, "Point_ID"]
+    far = [3, 4, 5, 6, 7, 8, 9]  # more than the five a message lists
+    table.loc[far, "long"] = 500.0
+    table.loc[10, "lat"] = -91.0
+    table.loc[11, "OC"] = -2.0
+    path = write_csv(table, tmp_path / "points.csv")
+    with pytest.raises(DataFormatError) as info:
+        read_points(path)
+    message = str(info.value)
+    ids = table["Point_ID"]
+    assert message.startswith(f"{path}: 5 kinds of problem.")
+    assert "not integers (X1)" in message
+    assert f"1 duplicate Point_ID(s) ({ids[1]}) on 2 rows" in message
+    assert "7 point(s) have long outside [-180, 180]" in message and "(7 in all)" in message
+    assert f"lat outside [-90, 90] or not a number (Point_ID {ids[10]})" in message
+    assert f"have OC that is missing, non-finite or negative (Point_ID {ids[11]})" in message
+    assert "EPSG:4326 degrees" in message and "--id-column" in message  # what to do
+    # Every affected row is listed, not only the first five.
+    _, problems = check_points(path)
+    by_kind = {p.problem: p for p in problems}
+    assert by_kind["long out of range"].ids == ids[far].tolist()
+    assert by_kind["long out of range"].lines == [i + 2 for i in far]
+    assert by_kind["duplicate Point_ID"].ids == [ids[1], ids[1]]
+
+
+def test_identical_climate_duplicates_are_merged_conflicts_refused_in_every_file(tmp_path):
+    values = np.arange(4 * 61.0).reshape(4, 61)
+    # The authors' exports repeat sites as identical rows (metadata such as system:index differs).
+    climate_csv(tmp_path / "pr.csv", [1, 2, 3, 2, 3, 4], values[[0, 1, 2, 1, 2, 3]])
+    climate_csv(tmp_path / "srad.csv", [1, 2, 3, 4, 4], values[[0, 1, 2, 3, 3]])
+    with pytest.warns(DuplicateRowsWarning) as caught:
+        table = read_climate(tmp_path, ["pr", "srad"])
+    messages = [str(w.message) for w in caught]
+    assert any(re.search(r"pr\.csv: 2 ID\(s\) .*identical values \(2, 3\)", m) for m in messages)
+    assert any(re.search(r"srad\.csv: 1 ID\(s\) .*identical values \(4\)", m) for m in messages)
+    assert list(table.point_ids) == [1, 2, 3, 4]
+    np.testing.assert_array_equal(table.values[:, :, 0], values)
+    assert table.merged_duplicates == {
+        str(tmp_path / "pr.csv"): [2, 3],
+        str(tmp_path / "srad.csv"): [4],
+    }
+
+    # Rows that differ are refused: every file's conflicts in one error.
+    other = values.copy()
+    other[3, 5] += 1.0
+    climate_csv(tmp_path / "pr.csv", [1, 2, 3, 4, 4], np.vstack([values, other[3]]))
+    climate_csv(tmp_path / "srad.csv", [1, 1, 2, 3, 4], np.vstack([values[0] + 1, values]))
+    with pytest.raises(InconsistentDataError) as info:
+        read_climate(tmp_path, ["pr", "srad"])
+    message = str(info.value)
+    assert f"{tmp_path / 'pr.csv'}: 1 duplicate ID(s) (4) whose rows differ" in message
+    assert f"{tmp_path / 'srad.csv'}: 1 duplicate ID(s) (1) whose rows differ" in message
+    assert "Keep one row per point" in message

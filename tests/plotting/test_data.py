@@ -98,6 +98,10 @@ def test_plot_climate_series(finish):
     )
     assert len(fig.axes) == 3  # the empty fourth cell removed
     finish(fig)
+    # Data with other variables (e.g. a real export of three): those of the preferred present.
+    fig = P.plot_climate_series(climate[:, :, :3], months, ["pr", "swe", "vs"], ["a", "b", "c"])
+    assert [ax.get_ylabel().split()[0] for ax in fig.axes] == ["pr", "swe"]
+    finish(fig)
 
 
 def test_plot_climate_series_rejects_bad_input():

@@ -70,6 +70,22 @@ def test_plot_point_maps_figure7(points, finish):
     finish(fig)
 
 
+def test_plot_point_errors_is_centred_at_zero_with_the_largest_on_top(points, finish):
+    lon, lat, obs, preds = points
+    error = next(iter(preds.values())) - obs
+    fig = P.plot_point_errors(lon, lat, error, title="SoilNet error")
+    (sc,) = _point_collections(fig.axes[0])
+    assert sc.norm.vcenter == 0 and sc.norm.vmin == -sc.norm.vmax
+    assert sc.norm.vmax == pytest.approx(np.quantile(np.abs(error), 0.98))
+    assert abs(sc.get_array()[-1]) == np.abs(error).max()
+    rmse = np.sqrt(np.mean(error**2))
+    assert fig.axes[0].get_title() == f"SoilNet error (n = {len(obs):,}, RMSE {rmse:.2f} g/kg)"
+    assert fig.axes[1].get_ylabel() == "predicted − observed SOC (g/kg)"
+    finish(fig)
+    with pytest.raises(ValueError, match="error_g_per_kg"):
+        P.plot_point_errors(lon, lat, error[:-1])
+
+
 def test_plot_point_maps_rejects_bad_panels(points):
     lon, lat, obs, _ = points
     with pytest.raises(ValueError, match=r"panels\['Observed'\] has 299 values for 300 points"):
