@@ -467,6 +467,66 @@ def predictions_at_test_points(
     return table
 
 
+def attention_examples(study: Study, per_class: int = 2) -> dict:
+    """GLAM's local spatial attention on a few test patches per land cover (random split).
+
+    The model is the first seed's SoilNet hybrid when it has GLAM, else the first GLAM variant.
+    The patches are the first ``per_class`` test points of each land-cover class in store order
+    (all test points' first ``per_class`` when the data have no land cover).
+
+    Returns:
+        ``model`` (variant), ``point_id``, ``land_cover`` (or None), ``labels`` (one title per
+        patch), ``images`` float (n, C, S, S)
+        in physical units (for display), ``band_names``, ``local_spatial`` (n, h, w) and
+        ``fusion_weights`` (3,) (see :func:`soilnet.inference.glam_maps`).
+
+    Raises:
+        ConfigurationError: no GLAM variant was trained.
+    """
+    import torch
+
+    from soilnet.checkpoint import load_model
+    from soilnet.errors import ConfigurationError
+    from soilnet.inference import glam_maps
+    from soilnet.models import VARIANTS
+
+    exp = study.config.experiment
+    glam = [v for v in exp.variants if VARIANTS[v].glam]
+    if not glam:
+        raise ConfigurationError(
+            f"No GLAM variant among {list(exp.variants)}; attention maps need one."
+        )
+    hybrid = hybrid_variant(exp.variants)
+    variant = hybrid if hybrid in glam else glam[0]
+    store = study.store()
+    key = RunKey("network", "random", None, variant, exp.seeds[0])
+    path, _ = _run_record(study, key, store)
+    model, norm, _ = load_model(path)
+    test = study.split("random", None, store).test
+    index = store.index.iloc[test]
+    if "LC0_Desc" in index.columns:
+        rows = index.groupby("LC0_Desc", sort=True).head(per_class)
+        rows = rows.sort_values("LC0_Desc", kind="stable")
+    else:
+        rows = index.head(per_class)
+    positions = store.index.index.get_indexer(rows.index)
+    images = np.array(store.images[positions], dtype=np.float32)
+    maps = glam_maps(model, norm.image(torch.from_numpy(images)))
+    ids = rows["Point_ID"].to_numpy()
+    land_cover = rows["LC0_Desc"].to_numpy() if "LC0_Desc" in rows else None
+    return {
+        "model": variant,
+        "point_id": ids,
+        "land_cover": land_cover,
+        "labels": [str(i) for i in ids]
+        if land_cover is None
+        else [f"{lc}\n{i}" for lc, i in zip(land_cover, ids, strict=True)],
+        "images": images,
+        "band_names": store.band_names,
+        **maps,
+    }
+
+
 def hybrid_variant(variants) -> str:
     """The SoilNet hybrid among ``variants``: the one with the climate branch (else the last)."""
     from soilnet.models import VARIANTS

@@ -74,3 +74,34 @@ def predict(
             )
         out.append(pred.float().cpu())
     return torch.cat(out).double().numpy() * scale_g_per_kg if out else np.zeros(0)
+
+
+@torch.no_grad()
+def glam_maps(model: SoilNetModel, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """What GLAM looks at: its local spatial attention and fusion weights for some patches.
+
+    Args:
+        model: a trained variant with GLAM.
+        images: normalised (B, C, S, S) patches (rows of ``image`` from
+            :func:`soilnet.dataset.load_tensors`).
+
+    Returns:
+        ``local_spatial`` float (B, h, w) in 0..1 on GLAM's feature grid (h = S/4 without the
+        stem max-pool), and ``fusion_weights`` float (3,): the weights of the local branch, the
+        input and the global branch in GLAM's output.
+
+    Raises:
+        ConfigurationError: the model has no GLAM block.
+    """
+    cnn = getattr(model, "cnn", None)
+    if cnn is None or cnn.glam is None:
+        raise ConfigurationError(
+            f"Variant {getattr(model, 'variant', '?')!r} has no GLAM block; pick a *_glam variant."
+        )
+    model.eval()
+    device = next(model.parameters()).device
+    maps = cnn.glam.attention_maps(cnn.layer2_features(images.to(device)))
+    return {
+        "local_spatial": maps["local_spatial"][:, 0].float().cpu().numpy(),
+        "fusion_weights": maps["fusion_weights"].float().cpu().numpy(),
+    }

@@ -147,6 +147,10 @@ def test_the_book_builds_on_an_acquired_folder_and_maps_the_grid(acquire_book):
         assert src.crs.to_epsg() == 3035 and src.res == (GRID_KM * 1000.0, GRID_KM * 1000.0)
     assert np.isfinite(values).sum() == n_cells
     assert np.nanmin(values) >= 0
+    # ... and its uncertainty layers the same cells.
+    for layer in ("interval_width_90.tif", "dissimilarity.tif", "aoa.tif"):
+        with rasterio.open(cogs[0].parent / layer) as src:
+            assert np.isfinite(src.read(1)).sum() == n_cells, layer
 
 
 def test_the_book_builds_on_the_authors_export_format(tmp_path_factory):

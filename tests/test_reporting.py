@@ -137,3 +137,17 @@ def test_the_gap_column_is_the_distance_to_the_noise_floor(finished):
     for block in text.split("####")[1:3]:
         rows = [r for r in block.splitlines() if r.startswith("|")]
         assert {len(r.replace("\\|", "").split("|")) for r in rows} == {len(rows[0].split("|"))}
+
+
+def test_attention_examples_are_test_patches_per_land_cover(finished):
+    from soilnet.experiment import attention_examples
+
+    ex = attention_examples(finished, per_class=1)
+    store = finished.store()
+    test_ids = set(store.point_ids[finished.split("random").test])
+    assert ex["model"] == "resnet18_glam_lstm" and set(ex["point_id"]) <= test_ids
+    assert list(ex["land_cover"]) == sorted(set(ex["land_cover"]))  # one per class, sorted
+    n, _, size, _ = ex["images"].shape
+    assert ex["local_spatial"].shape == (n, size // 4, size // 4)  # no stem max-pool: S/4
+    assert ((ex["local_spatial"] >= 0) & (ex["local_spatial"] <= 1)).all()
+    assert abs(ex["fusion_weights"].sum() - 1) < 1e-6 and len(ex["labels"]) == n

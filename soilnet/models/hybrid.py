@@ -369,12 +369,31 @@ class SoilNetModel(nn.Module):
                 model (channels, climate variables, batch size).
         """
         self._check_inputs(image, climate)
+        return self.head(self._branch_features(image, climate))
+
+    def _branch_features(self, image: Tensor | None, climate: Tensor | None) -> list[Tensor]:
         features: list[Tensor] = []
         if self.cnn is not None:
             features.append(self.cnn(image))
         if self.climate_branch is not None:
             features.append(self.climate_branch(climate))
-        return self.head(features)
+        return features
+
+    def embed(self, image: Tensor | None, climate: Tensor | None = None) -> Tensor:
+        """The vector the regressor head receives: each branch's features, concatenated.
+
+        The CNN's 1024 features first, then the climate branch's 128 (the hybrid: 1152), in
+        the order :class:`RegressorHead` takes them; e.g. as the predictor space of the
+        dissimilarity index (:mod:`soilnet.applicability`).
+
+        Args:
+            image, climate: as for :meth:`forward`.
+
+        Returns:
+            float32 (B, sum of the branches' features).
+        """
+        self._check_inputs(image, climate)
+        return torch.cat(self._branch_features(image, climate), dim=1)
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, in_channels={self.in_channels}"

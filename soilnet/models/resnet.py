@@ -205,6 +205,13 @@ class ResNetBranch(nn.Module):
         self.weights_report = report
         return report
 
+    def layer2_features(self, image: Tensor) -> Tensor:
+        """The feature map after ``layer2``: what GLAM receives (B, C2, H/4, W/4 without the
+        stem max-pool, H/8 with it)."""
+        net = self.backbone
+        x = net.maxpool(net.relu(net.bn1(net.conv1(image))))
+        return net.layer2(net.layer1(x))
+
     def forward(self, image: Tensor) -> Tensor:
         """Encode a batch of patches.
 
@@ -215,8 +222,7 @@ class ResNetBranch(nn.Module):
             float32 (B, out_features) features after LeakyReLU(0.01).
         """
         net = self.backbone
-        x = net.maxpool(net.relu(net.bn1(net.conv1(image))))
-        x = net.layer2(net.layer1(x))
+        x = self.layer2_features(image)
         if self.glam is not None:
             x = self.glam(x)
         x = net.layer4(net.layer3(x))

@@ -14,6 +14,9 @@ One module per figure family, all re-exported here (``from soilnet import plotti
 - :mod:`~soilnet.plotting.distributions`: predicted against observed SOC, among them
   :func:`plot_ridgelines`, the paper's Figure 6 (seaborn KDEs), and seaborn box plots of the
   error by land cover.
+- :mod:`~soilnet.plotting.uncertainty`: interval calibration, PIT histograms and the error
+  against the dissimilarity index of the area of applicability.
+- :mod:`~soilnet.plotting.attention`: GLAM's local spatial attention beside the patches.
 - :mod:`~soilnet.plotting._base`: the figure class, colours and input checks they share.
 """
 
@@ -24,6 +27,7 @@ from soilnet.plotting._base import (
     SoilNetFigure,
     model_color,
 )
+from soilnet.plotting.attention import plot_attention
 from soilnet.plotting.data import (
     CLIMATE_LONG_NAMES,
     LUCAS_2015_LAND_COVER,
@@ -37,8 +41,15 @@ from soilnet.plotting.distributions import (
     plot_observed_vs_predicted,
     plot_ridgelines,
 )
-from soilnet.plotting.europe import plot_point_maps, plot_points_map, plot_soc_map
+from soilnet.plotting.europe import (
+    plot_map_layer,
+    plot_point_errors,
+    plot_point_maps,
+    plot_points_map,
+    plot_soc_map,
+)
 from soilnet.plotting.training import plot_loss_curves
+from soilnet.plotting.uncertainty import plot_calibration, plot_di_error, plot_pit_histograms
 
 __all__ = [
     "CLIMATE_LONG_NAMES",
@@ -48,12 +59,18 @@ __all__ = [
     "SOC_LABEL",
     "SoilNetFigure",
     "model_color",
+    "plot_attention",
+    "plot_calibration",
     "plot_climate_series",
+    "plot_di_error",
     "plot_errors_by_land_cover",
     "plot_land_cover_shares",
     "plot_loss_curves",
+    "plot_map_layer",
     "plot_observed_vs_predicted",
     "plot_patch_gallery",
+    "plot_pit_histograms",
+    "plot_point_errors",
     "plot_point_maps",
     "plot_points_map",
     "plot_ridgelines",

@@ -32,7 +32,13 @@ from soilnet.plotting._base import (
     per_point_series,
 )
 
-__all__ = ["plot_point_errors", "plot_point_maps", "plot_points_map", "plot_soc_map"]
+__all__ = [
+    "plot_map_layer",
+    "plot_point_errors",
+    "plot_point_maps",
+    "plot_points_map",
+    "plot_soc_map",
+]
 
 _NON_EU_FACE = "#dcdcdc"
 _EU_FACE = "#f7f7f7"
@@ -328,6 +334,37 @@ def plot_soc_map(
         FileNotFoundError: ``cog_path`` does not exist.
         ValueError: the raster is not in EPSG:3035.
     """
+    return plot_map_layer(
+        cog_path, title, cmap=_soc_cmap(), vmin=0.0, vmax=vmax, label=SOC_LABEL,
+        max_pixels=max_pixels, scale_bar_km=scale_bar_km, ax=ax,
+    )  # fmt: skip
+
+
+def plot_map_layer(
+    cog_path: str | Path,
+    title: str,
+    *,
+    cmap,
+    vmin: float,
+    vmax: float,
+    label: str,
+    max_pixels: int = 4_000_000,
+    scale_bar_km: float | None = 1000.0,
+    ax=None,
+) -> Figure:
+    """Any one-band map layer of the grid (SOC, interval width, applicability) over Europe.
+
+    Args:
+        cog_path: a single-band GeoTIFF in EPSG:3035, NaN nodata.
+        title: axes title (resolution and cell count are appended).
+        cmap: a matplotlib colour map or its name.
+        vmin, vmax: the colour scale; values beyond take the end colours (arrows on the bar).
+        label: colour-bar label with the unit.
+        max_pixels, scale_bar_km, ax: as for :func:`plot_soc_map`.
+
+    Returns:
+        the figure holding the map.
+    """
     import rasterio
     from rasterio.enums import Resampling
 
@@ -353,7 +390,7 @@ def plot_soc_map(
     _draw_europe(ax)
     im = ax.imshow(
         np.ma.masked_invalid(data), extent=(left, right, bottom, top), origin="upper",
-        cmap=_soc_cmap(), norm=Normalize(0.0, vmax), interpolation="nearest", zorder=2,
+        cmap=cmap, norm=Normalize(vmin, vmax), interpolation="nearest", zorder=2,
     )  # fmt: skip
     # EU-28 borders again, unfilled, above the raster.
     _add_outline(ax, _europe_paths()[1], facecolor="none", edgecolor=_EU_EDGE, zorder=3)
@@ -361,5 +398,5 @@ def plot_soc_map(
         _add_scale_bar(ax, scale_bar_km)
     cells = f", {n_valid_full:,} cells" if n_valid_full is not None else ""
     ax.set_title(f"{title} ({res / 1000:g} km grid{cells})", fontsize=10)
-    fig.colorbar(im, ax=ax, label=SOC_LABEL, extend=_extend(data, vmax), shrink=0.8)
+    fig.colorbar(im, ax=ax, label=label, extend=_extend(data, vmax), shrink=0.8)
     return fig
