@@ -109,3 +109,30 @@ TINY_STUDY = [
     "split.block_km=400",
     "split.k_folds=2",
 ]
+
+
+#: The finished tiny study of the table, uncertainty and map tests: ResNet-18 and the hybrid,
+#: two seeds (an ensemble), both protocols, a 400 km map grid.
+FINISHED_STUDY = [
+    *TINY_STUDY,
+    "experiment.variants=[resnet18, resnet18_glam_lstm]",
+    "experiment.seeds=[0, 1]",
+    "map.resolution_km=400",
+]
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    """A tiny study whose chapters 1-3 ran (:data:`FINISHED_STUDY`). Tests that change its
+    files must restore them."""
+    from soilnet.experiment import prepare_data, run_baselines, train_networks
+    from soilnet.workspace import Study
+
+    root = tmp_path_factory.mktemp("finished")
+    write_twin(root / "twin", TwinConfig(n_points=48, patch_size_px=16, seed=21))
+    study = Study.create("smoke", str(root / "twin"), str(root / "work"), FINISHED_STUDY, "cpu")
+    prepare_data(study)
+    for protocol in ("random", "spatial"):
+        train_networks(study, protocol)
+        run_baselines(study, protocol)
+    return study

@@ -5,31 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
-from conftest import TINY_STUDY
 
-from soilnet.experiment import make_map, prepare_data, run_baselines, train_networks
+from soilnet.experiment import make_map
 from soilnet.map_layers import LAYERS, write_map_layers
-from soilnet.twin import TwinConfig, write_twin
 from soilnet.workspace import Study
-
-TINY = [
-    *TINY_STUDY,
-    "experiment.variants=[resnet18_glam_lstm]",
-    "experiment.seeds=[0, 1]",
-    "map.resolution_km=400",
-]
 
 
 @pytest.fixture(scope="module")
-def mapped(tmp_path_factory):
-    root = tmp_path_factory.mktemp("layers")
-    write_twin(root / "twin", TwinConfig(n_points=48, patch_size_px=16, seed=21))
-    study = Study.create("smoke", str(root / "twin"), str(root / "work"), TINY, "cpu")
-    prepare_data(study)
-    train_networks(study, "random")
-    run_baselines(study, "random")
-    prediction, _ = make_map(study)
-    return study, prediction, write_map_layers(study, prediction.path.parent)
+def mapped(finished):
+    prediction, _ = make_map(finished)
+    return finished, prediction, write_map_layers(finished, prediction.path.parent)
 
 
 def read(path):

@@ -8,18 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_STUDY
 
 from soilnet.checkpoint import load_model
 from soilnet.experiment import (
     RunKey,
     _run_record,
-    prepare_data,
-    run_baselines,
-    train_networks,
 )
 from soilnet.intervals import NOMINAL_LEVELS, level_columns
-from soilnet.twin import TwinConfig, write_twin
 from soilnet.uncertainty import (
     FORESTS,
     applicability,
@@ -30,30 +25,12 @@ from soilnet.uncertainty import (
     network_intervals,
     score_table,
 )
-from soilnet.workspace import Study
 
-TINY = [
-    *TINY_STUDY,
-    "experiment.variants=[resnet18, resnet18_glam_lstm]",
-    "experiment.seeds=[0, 1]",
-]
 VARIANTS = ("resnet18", "resnet18_glam_lstm")
 BOUNDS = [c for level in NOMINAL_LEVELS for c in level_columns(level)]
 
 # 4 validation points cannot give finite 90 % and 95 % conformal intervals (clipped to [0, 87]).
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration points are too few:UserWarning")
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    root = tmp_path_factory.mktemp("uncertainty")
-    write_twin(root / "twin", TwinConfig(n_points=48, patch_size_px=16, seed=21))
-    study = Study.create("smoke", str(root / "twin"), str(root / "work"), TINY, "cpu")
-    prepare_data(study)
-    for protocol in ("random", "spatial"):
-        train_networks(study, protocol)
-        run_baselines(study, protocol)
-    return study
 
 
 def _prediction_files(study, protocol="random"):

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from soilnet import terrain
-from soilnet.bands import BAND_NAMES, compute_indices
+from soilnet.bands import BAND_NAMES, INDEX_FORMULAS, SPECTRAL_BANDS, normalized_difference
 
 #: LUCAS ``LC0_Desc`` classes rendered by the twin; class k of a cover raster is LAND_COVER[k].
 LAND_COVER = ("Cropland", "Woodland", "Grassland", "Shrubland", "Bareland", "Wetlands")
@@ -32,6 +32,8 @@ _SIGNATURES = np.array(
         [0.03, 0.04, 0.06, 0.05, 0.15, 0.07, 0.04],  # wetland
     ]
 )
+#: NIR/SWIR vigour weight of each band for the vegetated classes (see reflectance()).
+_VIGOUR = np.array([0, 0, 0, 0, 1, 0.3, 0])
 #: Optical bands (reflectance and indices) that clouds blank; topography stays visible.
 _OPTICAL = slice(0, 12)
 #: Ground pixel size of every patch, metres.
@@ -68,6 +70,11 @@ def reflectance(
     vegetation, vegetated classes vary in NIR/SWIR vigour; then per-point illumination and
     per-pixel sensor noise.
 
+    Computed band by band on (N, S, S) planes (no (N, 7, S, S) temporaries); every pixel goes
+    through the same floating-point operations, in the same order, as the whole-patch
+    formulation ``where(crop, (1 - v) soil + v veg, where(bare, 0.95 soil + 0.05 veg,
+    signature * vigour))``, so the result does not depend on how cells are batched.
+
     Args:
         cover: int (N, S, S) land-cover class per pixel (index into :data:`LAND_COVER`).
         d_pix: float (N, S, S) soil darkness per pixel.
@@ -79,23 +86,40 @@ def reflectance(
     Returns:
         float64 (N, 7, S, S) reflectance in 0..1.
     """
-    refl = _SIGNATURES[cover].transpose(0, 3, 1, 2).copy()  # (N, 7, S, S)
-    soil_dark = np.exp(-0.22 * d_pix)[:, None]
-    soil = _SOIL[None, :, None, None] * soil_dark
-    veg_frac = np.clip(0.15 + 0.12 * (2 * u_veg - 1) * 1.7, 0, 0.6)[:, None, None, None]
-    is_crop = (cover == _CROPLAND)[:, None]
-    is_bare = (cover == _BARELAND)[:, None]
-    refl = np.where(is_crop, (1 - veg_frac) * soil + veg_frac * _VEG[None, :, None, None], refl)
-    refl = np.where(is_bare, 0.95 * soil + 0.05 * _VEG[None, :, None, None], refl)
-    vegetated = np.isin(cover, _VEGETATED)[:, None]
-    vigour = 1 + 0.08 * vigour_z[:, None] * np.array([0, 0, 0, 0, 1, 0.3, 0])[None, :, None, None]
-    refl = np.where(vegetated, refl * vigour, refl)
-    illum = np.exp(0.06 * illum_z)[:, None, None, None]
-    refl = (
-        refl * illum * (1 + 0.04 * pix_noise[:, None])
-        + 0.004 * np.roll(pix_noise, 1, axis=-1)[:, None]
-    )
-    return np.clip(refl, 0.0, 1.0)
+    cover = np.asarray(cover)
+    out = np.empty((cover.shape[0], len(_SOIL), *cover.shape[1:]))
+    is_crop = cover == _CROPLAND
+    is_bare = cover == _BARELAND
+    soil_dark = np.exp(-0.22 * np.asarray(d_pix, float))
+    veg_frac = np.clip(0.15 + 0.12 * (2 * np.asarray(u_veg) - 1) * 1.7, 0, 0.6)[:, None, None]
+    crop_soil = 1 - veg_frac
+    vigour_base = 0.08 * np.asarray(vigour_z, float)
+    illum = np.exp(0.06 * np.asarray(illum_z, float))[:, None, None]
+    gain = 1 + 0.04 * pix_noise
+    offset = 0.004 * np.roll(pix_noise, 1, axis=-1)
+    refl = np.empty(cover.shape)
+    soil = np.empty(cover.shape)
+    tmp = np.empty(cover.shape)
+    for b in range(len(_SOIL)):
+        np.take(_SIGNATURES[:, b], cover, out=refl)
+        if _VIGOUR[b] != 0:
+            # Vegetated pixels: signature * (1 + 0.08 z * weight); a zero weight multiplies by
+            # exactly 1, so those bands are skipped. Crop and bare pixels are replaced below.
+            np.multiply(vigour_base, _VIGOUR[b], out=tmp)
+            tmp += 1
+            refl *= tmp
+        np.multiply(_SOIL[b], soil_dark, out=soil)
+        np.multiply(crop_soil, soil, out=tmp)
+        tmp += veg_frac * _VEG[b]
+        np.copyto(refl, tmp, where=is_crop)
+        np.multiply(0.95, soil, out=tmp)
+        tmp += 0.05 * _VEG[b]
+        np.copyto(refl, tmp, where=is_bare)
+        refl *= illum
+        refl *= gain
+        refl += offset
+        np.clip(refl, 0.0, 1.0, out=out[:, b])
+    return out
 
 
 def patch_elevation(elev: np.ndarray, relief_z: np.ndarray, relief_noise: np.ndarray) -> np.ndarray:
@@ -128,19 +152,30 @@ def slope_percent(dem: np.ndarray) -> np.ndarray:
     return terrain.slope_percent(dem, PIXEL_M, PIXEL_M)
 
 
-def patch_image(refl: np.ndarray, dem: np.ndarray) -> np.ndarray:
+def patch_image(refl: np.ndarray, dem: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Stack the 14 bands in :data:`soilnet.bands.BAND_NAMES` order.
 
     Args:
         refl: float (N, 7, S, S) reflectance.
         dem: float (N, S, S) elevation, metres.
+        out: optional float32 (N, 14, S, S) array to write into (e.g. a slice of a larger
+            batch); returned.
 
     Returns:
         float32 (N, 14, S, S): reflectance, 5 indices, elevation (m), slope (%).
     """
-    indices = np.stack([compute_indices(r) for r in refl])
-    image = np.concatenate([refl, indices, dem[:, None], slope_percent(dem)[:, None]], axis=1)
-    return image.astype(np.float32)
+    n, n_refl = refl.shape[:2]
+    if out is None:
+        out = np.empty((n, len(BAND_NAMES), *refl.shape[2:]), np.float32)
+    out[:, :n_refl] = refl
+    # The indices of soilnet.bands.compute_indices, for all patches at once.
+    for k, (a, b) in enumerate(INDEX_FORMULAS.values()):
+        out[:, n_refl + k] = normalized_difference(
+            refl[:, SPECTRAL_BANDS.index(a)], refl[:, SPECTRAL_BANDS.index(b)]
+        )
+    out[:, BAND_NAMES.index("elevation")] = dem
+    out[:, BAND_NAMES.index("slopePCT")] = slope_percent(dem)
+    return out
 
 
 def add_clouds(image: np.ndarray, cloudy: np.ndarray, blob: np.ndarray, stray: np.ndarray):

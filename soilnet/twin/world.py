@@ -30,11 +30,14 @@ means of :mod:`soilnet.twin.oracle`.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from soilnet.bands import BAND_NAMES
 from soilnet.geo import laea_to_lonlat, lonlat_to_laea
 from soilnet.grid import grid_cells, sample_land_points
 from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P, monthly_climate
@@ -60,6 +63,15 @@ LUCAS_QUARTILES = (12.5, 20.4, 38.6)
 SOIL_CLASSES = ("Cropland", "Bareland")
 #: Weight of the soil darkness d in c1 before standardisation: ``effect[LC] + 0.7 d``.
 SOIL_DARKNESS_WEIGHT = 0.7
+#: Pixels (cells x S x S) rendered at once: chunks this small keep the float64 temporaries of
+#: a chunk in cache (64 px: 8 cells). Results do not depend on it.
+RENDER_CHUNK_PIXELS = 8 * 64 * 64
+#: Threads rendering chunks of one batch (numpy and the generators release the GIL for part
+#: of the work). Results do not depend on it.
+RENDER_THREADS = min(2, os.cpu_count() or 1)
+#: Per-cell summaries of the rendered pixels: centre class, soil visible, context cover,
+#: context relief, centre elevation.
+_PIXEL_STATS = ("centre", "soil_visible", "context_cover", "context_relief", "elevation_m")
 
 
 def _rff(rng: np.random.Generator, n_features: int, length_m: float):
@@ -233,16 +245,13 @@ class SyntheticWorld:
         per_point = np.empty((n, 13))
         for i in range(n):
             r = self._point_rng(x[i], y[i])
-            white[i] = r.standard_normal((n_cls + 5, s, s))
-            per_point[i] = np.concatenate(
-                [
-                    r.standard_normal(n_cls),
-                    r.standard_normal(3),
-                    r.uniform(size=2),
-                    [r.binomial(DROUGHT_EVENTS, DROUGHT_P)],
-                    r.standard_normal(1),  # relief amplitude (last: earlier draws unchanged)
-                ]
-            )
+            r.standard_normal(out=white[i])
+            # Same stream as drawing 6 class jitters, then (d, illumination, eps), separately.
+            per_point[i, : n_cls + 3] = r.standard_normal(n_cls + 3)
+            per_point[i, n_cls + 3 : n_cls + 5] = r.uniform(size=2)
+            per_point[i, n_cls + 5] = r.binomial(DROUGHT_EVENTS, DROUGHT_P)
+            # Relief amplitude (drawn last, so the earlier draws did not change).
+            per_point[i, n_cls + 6] = r.standard_normal()
         return white, per_point
 
     def render(self, x, y, *, with_climate: bool = True) -> Rendered:
@@ -264,39 +273,35 @@ class SyntheticWorld:
         n, s, n_cls = len(x), cfg.patch_size_px, len(LAND_COVER)
         lon, lat, cont, elev = self._geography(x, y)
         bias = self._lc_bias(x, y, lat, cont, elev) + self._lc_offset
-        white, per_point = self._point_draws(x, y)
-        jitter = 0.5 * per_point[:, :n_cls]
-        d, illum_z, eps = per_point[:, n_cls], per_point[:, n_cls + 1], per_point[:, n_cls + 2]
-        u_veg, u_cloud = per_point[:, n_cls + 3], per_point[:, n_cls + 4]
-        drought_k = per_point[:, n_cls + 5].astype(int)
-        relief_z = per_point[:, n_cls + 6]
+        # Pixels are rendered in small chunks of cells (temporaries stay in cache); every cell
+        # goes through the same operations whatever the chunk, so the result is the same.
+        image = np.empty((n, len(BAND_NAMES), s, s), np.float32)
+        per_point = np.empty((n, 13))
+        stats = np.empty((n, len(_PIXEL_STATS)))
+        step = max(1, RENDER_CHUNK_PIXELS // (s * s))
+        chunks = [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
-        # Land cover per pixel: regional propensity + point jitter + smooth pixel noise.
-        lc_noise = smooth_unit(white[:, :n_cls], 3.0)
-        cover = np.argmax(lc_noise + (bias + jitter)[:, :, None, None], axis=1)  # (N, S, S)
-        c0 = s // 2
-        centre = cover[:, c0, c0]
-        aux = smooth_unit(white[:, n_cls:], 4.0)  # soil texture, vigour, relief, cloud, spare
-        refl = reflectance(
-            cover,
-            d[:, None, None] + 0.3 * aux[:, 0],
-            u_veg,
-            aux[:, 1],
-            illum_z,
-            smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)[:, 0],
-        )
-        dem = patch_elevation(elev, relief_z, aux[:, 2])
-        image = patch_image(refl, dem)
-        blob = aux[:, 3] > 1.0
-        add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
+        def job(sl: slice) -> None:
+            self._render_pixels(
+                x[sl], y[sl], bias[sl], elev[sl], image[sl], per_point[sl], stats[sl]
+            )
+
+        threads = min(RENDER_THREADS, len(chunks))
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(job, chunks))
+        else:
+            for sl in chunks:
+                job(sl)
+        d, eps = per_point[:, n_cls], per_point[:, n_cls + 2]
+        drought_k = per_point[:, n_cls + 5].astype(int)
+        centre = stats[:, 0].astype(int)
+        soil_visible = stats[:, 1].astype(bool)
+        context_cover, context_relief, centre_elevation = stats[:, 2], stats[:, 3], stats[:, 4]
 
         # SOC components.
         effect = np.asarray(LAND_COVER_EFFECT)[centre]
         c1_raw = effect + SOIL_DARKNESS_WEIGHT * d
-        soil_visible = np.isin(cover, [LAND_COVER.index(c) for c in SOIL_CLASSES]).any(axis=(1, 2))
-        context_cover = (cover == 1).mean(axis=(1, 2)) + 2 * (cover == 5).mean(axis=(1, 2))
-        rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
-        context_relief = -rel
         spatial_raw = self._spatial_field(x, y)
         latent = pd.DataFrame(
             {
@@ -312,7 +317,7 @@ class SyntheticWorld:
                 "context_cover": context_cover,
                 "context_relief": context_relief,
                 "spatial_raw": spatial_raw,
-                "elevation_m": dem[:, c0, c0],
+                "elevation_m": centre_elevation,
             }
         )
         if standardised:
@@ -345,6 +350,57 @@ class SyntheticWorld:
             else np.empty((n, 0, 0), np.float32)
         )
         return Rendered(image=image, climate=climate, latent=latent)
+
+    def _render_pixels(self, x, y, bias, elev, image, per_point, stats) -> None:
+        """Render the patches of a chunk of cells into ``image``, ``per_point`` and ``stats``.
+
+        Args:
+            x, y: float (n,) EPSG:3035 metres; bias: (n, 6) land-cover propensities with the
+                calibrated offsets; elev: (n,) regional elevation, metres.
+            image: float32 (n, 14, S, S), written.
+            per_point: float64 (n, 13), written with the draws of :meth:`_point_draws`.
+            stats: float64 (n, 5), written with :data:`_PIXEL_STATS`.
+        """
+        cfg = self.config
+        s, n_cls = cfg.patch_size_px, len(LAND_COVER)
+        white, per_point[:] = self._point_draws(x, y)
+        jitter = 0.5 * per_point[:, :n_cls]
+        d, illum_z = per_point[:, n_cls], per_point[:, n_cls + 1]
+        u_veg, u_cloud = per_point[:, n_cls + 3], per_point[:, n_cls + 4]
+        relief_z = per_point[:, n_cls + 6]
+
+        # Land cover per pixel: argmax over classes of regional propensity + point jitter +
+        # smooth pixel noise (first maximum, as np.argmax).
+        lc_noise = smooth_unit(white[:, :n_cls], 3.0)
+        level = (bias + jitter)[:, :, None, None]
+        best = lc_noise[:, 0] + level[:, 0]
+        cover = np.zeros(best.shape, np.intp)
+        for k in range(1, n_cls):
+            score = lc_noise[:, k] + level[:, k]
+            higher = score > best
+            np.copyto(best, score, where=higher)
+            cover[higher] = k
+        c0 = s // 2
+        aux = smooth_unit(white[:, n_cls:], 4.0)  # soil texture, vigour, relief, cloud, spare
+        refl = reflectance(
+            cover,
+            d[:, None, None] + 0.3 * aux[:, 0],
+            u_veg,
+            aux[:, 1],
+            illum_z,
+            smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)[:, 0],
+        )
+        dem = patch_elevation(elev, relief_z, aux[:, 2])
+        patch_image(refl, dem, out=image)
+        blob = aux[:, 3] > 1.0
+        add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
+
+        stats[:, 0] = cover[:, c0, c0]
+        stats[:, 1] = np.isin(cover, [LAND_COVER.index(c) for c in SOIL_CLASSES]).any(axis=(1, 2))
+        stats[:, 2] = (cover == 1).mean(axis=(1, 2)) + 2 * (cover == 5).mean(axis=(1, 2))
+        rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
+        stats[:, 3] = -rel
+        stats[:, 4] = dem[:, c0, c0]
 
     def _climate(self, x, y, lat, cont, elev, drought_k) -> np.ndarray:
         """(N, 61, F) float32 monthly climate of this world (:func:`monthly_climate`)."""
