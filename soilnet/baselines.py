@@ -431,7 +431,11 @@ def make_paper_random_forest(
     Returns:
         An unfitted :class:`sklearn.ensemble.RandomForestRegressor`.
     """
-    return RandomForestRegressor(**PAPER_RF_PARAMS, random_state=random_state, n_jobs=n_jobs)
+    # oob_score: the out-of-bag training predictions feed residual kriging (soilnet.kriging);
+    # it changes no tree and no prediction.
+    return RandomForestRegressor(
+        **PAPER_RF_PARAMS, oob_score=True, random_state=random_state, n_jobs=n_jobs
+    )
 
 
 def make_strong_random_forest(
@@ -453,7 +457,9 @@ def make_strong_random_forest(
     Returns:
         An unfitted :class:`sklearn.ensemble.RandomForestRegressor`.
     """
-    return RandomForestRegressor(**STRONG_RF_PARAMS, random_state=random_state, n_jobs=n_jobs)
+    return RandomForestRegressor(
+        **STRONG_RF_PARAMS, oob_score=True, random_state=random_state, n_jobs=n_jobs
+    )
 
 
 def make_quantile_forest(

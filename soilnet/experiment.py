@@ -270,7 +270,9 @@ def run_baselines(study: Study, protocol: str = "random", seeds=None) -> pd.Data
 
     The forests are fitted once per seed (``random_state=seed``) so their spread is comparable
     with the networks'. Each (fold, seed) is one run folder with ``predictions.csv`` (test
-    points, one column per baseline, g/kg) and ``run.json`` (metrics, fit times).
+    points, one column per baseline, g/kg), ``train_oob_predictions.csv`` (the forests'
+    out-of-bag predictions of the training points, for residual kriging) and ``run.json``
+    (metrics, fit times).
 
     Returns:
         test metrics, one row per (baseline, seed, fold).
@@ -306,8 +308,18 @@ def run_baselines(study: Study, protocol: str = "random", seeds=None) -> pd.Data
             "metrics": {n: regression_metrics(test["target"], p) for n, p in res.items()},
             "complete": True, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         }  # fmt: skip
+        # Out-of-bag predictions of the training points: the forests' residuals for kriging.
+        oob = pd.DataFrame(
+            {"Point_ID": train["point_id"], "target_g_per_kg": train["target"]}
+            | {
+                name: model.oob_prediction_
+                for name, model in res.models.items()
+                if hasattr(model, "oob_prediction_")
+            }
+        )
         with atomic_dir(path) as tmp:
             preds.to_csv(tmp / "predictions.csv", index=False)
+            oob.to_csv(tmp / "train_oob_predictions.csv", index=False)
             (tmp / "run.json").write_text(json.dumps(record, indent=2))
     return baseline_runs(study, protocol, seeds)
 
@@ -419,13 +431,17 @@ def reference_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
 
 
 def all_runs(study: Study, protocol: str = "random") -> pd.DataFrame:
-    """References, networks and baselines of a protocol in one per-run table."""
+    """References, networks, baselines and their residual kriging (``"<model>+rk"``, made by
+    chapter 3, cached) of a protocol in one per-run table."""
+    from soilnet.kriging import residual_kriging_runs  # kriging reads this module's runs
+
     study.record()  # chapter 1 first: name the earliest missing output
     return pd.concat(
         [
             reference_runs(study, protocol),
             network_runs(study, protocol),
             baseline_runs(study, protocol),
+            residual_kriging_runs(study, protocol).drop(columns=["fit_seconds", "rk_seconds"]),
         ],
         ignore_index=True,
     )

@@ -65,9 +65,13 @@ LUCAS_OC_REFERENCE = {
 
 
 def model_label(name: str) -> str:
-    """Display label of a twin reference, a baseline or a network variant."""
+    """Display label of a twin reference, a baseline, a network variant or its residual
+    kriging (``"<model>+rk"``)."""
+    from soilnet.kriging import RK_SUFFIX, rk_label
     from soilnet.models import paper_label
 
+    if name.endswith(RK_SUFFIX):
+        return rk_label(model_label(name.removesuffix(RK_SUFFIX)))
     return REFERENCE_LABELS.get(name) or BASELINE_LABELS.get(name) or paper_label(name)
 
 
