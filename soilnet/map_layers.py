@@ -2,11 +2,12 @@
 
 Beside the SOC map of :func:`soilnet.experiment.make_map`, for the same grid cells:
 
-- **interval width** (g/kg): the width of the 90 % interval of the SoilNet hybrid's seed
-  ensemble (random split), split-conformal and scaled by the spread over seeds
-  (:func:`soilnet.intervals.adaptive_conformal_intervals`), calibrated on the validation points
-  only, as in chapter 5. With a single seed the spread is unknown and the width is the
-  constant of plain split conformal (:func:`soilnet.intervals.conformal_intervals`).
+- **interval width** (g/kg): the width of the 90 % split-conformal interval of the SoilNet
+  hybrid's seed ensemble (random split, :func:`soilnet.intervals.conformal_intervals`),
+  calibrated on the validation points only, as in chapter 5, and clipped to the range a target
+  can take (0 to the clip), so it narrows where the prediction is near 0 or the clip. The
+  spread-scaled variant is not mapped: with two seeds the spread is too noisy a scale, and most
+  of its 90 % intervals span the whole range (chapter 5 gives both methods' widths).
 - **dissimilarity index** and **area of applicability** (1 inside, 0 outside): the DI of
   each cell's embedding (the vector the first seed's regressor head receives) against the
   training points' embeddings, with the threshold of chapter 5's networks
@@ -29,7 +30,7 @@ import torch
 from soilnet.applicability import train_dissimilarity
 from soilnet.cog import write_cog
 from soilnet.experiment import RunKey, _run_record, _twin_world, hybrid_variant
-from soilnet.intervals import adaptive_conformal_intervals, conformal_intervals, level_columns
+from soilnet.intervals import conformal_intervals, level_columns
 from soilnet.uncertainty import (
     DI_MAX_PAIRS,
     DI_MAX_TRAIN_POINTS,
@@ -58,7 +59,7 @@ class MapLayers:
     Attributes:
         paths: layer name (:data:`LAYERS`) -> COG path.
         n_cells: cells with a value.
-        method: how the interval was made (adaptive or plain split conformal).
+        method: how the interval was made.
         threshold: the DI threshold of the area of applicability.
         share_inside_aoa: share of the cells inside it.
         median_width_g_per_kg: median width of the 90 % interval over the cells.
@@ -141,9 +142,7 @@ def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLay
 
     # Calibration: the ensemble's validation predictions (never the test points).
     val, _ = _ensemble(study, "random", None, variant, store)
-    adaptive = len(seeds) > 1
-    method = "adaptive split conformal" if adaptive else "split conformal (one seed: one width)"
-    make = adaptive_conformal_intervals if adaptive else conformal_intervals
+    method = "split conformal"
     lower, upper = level_columns(INTERVAL_LEVEL)
 
     # The applicability reference: the first seed's embedding of (a sample of) its training set.
@@ -163,7 +162,7 @@ def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLay
     cells_rc = []
     for tile in grid.tiles(settings.tile_cells, image=spec.uses_image, climate=spec.uses_climate):
         preds, embedding = _tile_outputs(members, tile, scale, settings.batch_size)
-        frame = make(
+        frame = conformal_intervals(
             val[seeds], val["target_g_per_kg"], preds, (INTERVAL_LEVEL,),
             bounds_g_per_kg=_bounds(study),
         )  # fmt: skip

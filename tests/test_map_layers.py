@@ -29,7 +29,7 @@ def test_layers_cover_the_map_cells_with_their_units(mapped):
         values, desc, units, tags = read(layers.paths[name])
         assert layers.paths[name].name == file and desc == description and units == unit
         assert np.array_equal(np.isfinite(values), np.isfinite(soc)), name
-        assert tags["seeds"] == "0,1" and tags["method"] == "adaptive split conformal"
+        assert tags["seeds"] == "0,1" and tags["method"] == "split conformal"
     aoa, *_ = read(layers.paths["aoa"])
     assert set(np.unique(aoa[np.isfinite(aoa)])) <= {0.0, 1.0}
     width, *_ = read(layers.paths["interval_width"])
