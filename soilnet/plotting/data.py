@@ -135,7 +135,8 @@ def _composite(image: np.ndarray, pos: Mapping[str, int], rgb: Sequence[str]) ->
 
 
 def plot_patch_gallery(image, band_names: Sequence[str], *, title: str | None = None) -> Figure:
-    """One patch as ten panels: three composites, the five indices, elevation and slope.
+    """One patch as ten panels: three composites, the five indices, elevation and slope
+    (eight panels for a 12-band optical export without topography).
 
     Composites are percentile-stretched (2-98 % per band): true colour (SR_B4/SR_B3/SR_B2),
     colour infrared (SR_B5/SR_B4/SR_B3) and short-wave infrared (SR_B7/SR_B6/SR_B4). NaN
@@ -144,12 +145,13 @@ def plot_patch_gallery(image, band_names: Sequence[str], *, title: str | None = 
     Args:
         image: float (C, H, W) in physical units: reflectance 0-1, indices -1..1, elevation m,
             slope %.
-        band_names: (C,) band names of ``image``; must include the seven SR bands, the five
-            indices, ``elevation`` and ``slopePCT`` (:data:`soilnet.bands.BAND_NAMES`).
+        band_names: (C,) band names of ``image``; must include the seven SR bands and the
+            five indices; ``elevation`` and ``slopePCT`` are drawn when present
+            (:data:`soilnet.bands.BAND_NAMES`).
         title: figure title (default states the patch size).
 
     Returns:
-        a figure with 10 image panels (plus colour bars for the single-band panels).
+        a figure with 10 (or 8) image panels, plus colour bars for the single-band panels.
 
     Raises:
         PatchBandsError: a needed band is missing from ``band_names``.
@@ -161,13 +163,14 @@ def plot_patch_gallery(image, band_names: Sequence[str], *, title: str | None = 
         raise ValueError(
             f"image must be (C, H, W) with C == len(band_names) == {len(names)}; got shape {image.shape}."
         )
-    needed = SPECTRAL_BANDS[1:] + INDEX_BANDS + TOPO_BANDS
+    needed = SPECTRAL_BANDS[1:] + INDEX_BANDS
     missing = [b for b in needed if b not in names]
     if missing:
         raise PatchBandsError(
             f"plot_patch_gallery needs bands {missing}, which are not in band_names {names}."
         )
-    pos = {b: names.index(b) for b in needed}
+    topography = [b for b in TOPO_BANDS if b in names]  # absent from 12-band exports
+    pos = {b: names.index(b) for b in (*needed, *topography)}
 
     # (title, data, colour map or None for an RGBA composite, colour-bar unit or None)
     panels = [
@@ -181,12 +184,20 @@ def plot_patch_gallery(image, band_names: Sequence[str], *, title: str | None = 
     for idx in INDEX_BANDS:
         cmap = "YlGn" if idx == "NDVI" else "viridis"
         panels.append((f"{idx} (unitless)", image[pos[idx]], cmap, None))
-    panels.append(("Elevation (m)", image[pos["elevation"]], "terrain", "m"))
-    panels.append(("Slope (%)", image[pos["slopePCT"]], "magma", "%"))
+    topo_panels = {
+        "elevation": ("Elevation (m)", "terrain", "m"),
+        "slopePCT": ("Slope (%)", "magma", "%"),
+    }
+    for band in topography:
+        label, cmap, unit = topo_panels[band]
+        panels.append((label, image[pos[band]], cmap, unit))
 
-    fig = new_figure((13.0, 5.8))
-    axes = fig.subplots(2, 5)
-    for ax, (label, data, cmap, unit) in zip(axes.ravel(), panels, strict=True):
+    ncols = -(-len(panels) // 2)
+    fig = new_figure((2.6 * ncols, 5.8))
+    axes = fig.subplots(2, ncols)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.remove()
+    for ax, (label, data, cmap, unit) in zip(axes.ravel(), panels, strict=False):
         if cmap is None:
             ax.imshow(data, interpolation="nearest")
         else:

@@ -68,6 +68,14 @@ def test_plot_patch_gallery_flat_and_empty_bands(finish):
     finish(fig)
 
 
+def test_plot_patch_gallery_of_a_12_band_export_has_no_topography(finish):
+    image = np.random.default_rng(1).uniform(0, 1, (12, 8, 8))
+    fig = P.plot_patch_gallery(image, BAND_NAMES[:12])
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert len(titles) == 3 + 5 and not any("Elevation" in t or "Slope" in t for t in titles)
+    finish(fig)
+
+
 def test_plot_patch_gallery_missing_band():
     names = list(BAND_NAMES)
     names[names.index("NDVI")] = "other"
