@@ -285,5 +285,8 @@ def test_results_command_prints_both_tables(smoke_book, capsys):
     assert main(["results", "--profile", "smoke", "--work-dir", str(root / "runs")]) == 0
     out = capsys.readouterr().out
     assert "Random 70/10/20 split" in out and "Spatial block cross-validation" in out
-    assert "hybrid_best" in out
+    # The comparative sentences, written by the rule of soilnet.comparison, for both protocols.
+    from soilnet.comparison import RULE
+
+    assert out.count(RULE) == 2 and out.count("- ResNet-18-GLAM+LSTM ") >= 2
     assert out.count("| Noise floor (twin)") == 2
