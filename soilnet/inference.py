@@ -77,6 +77,42 @@ def predict(
 
 
 @torch.no_grad()
+def embed(
+    model: SoilNetModel,
+    images: torch.Tensor | None,
+    climate: torch.Tensor | None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """The vector the regressor head receives (:meth:`SoilNetModel.embed`) for every row of
+    normalised tensors, in batches on the model's device.
+
+    Returns:
+        float64 (N, embedding size).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    n = len(images) if images is not None else len(climate)
+    out = []
+    for lo in range(0, n, batch_size):
+        img = None if images is None or not model.spec.uses_image else images[lo : lo + batch_size]
+        clim = (
+            None
+            if climate is None or not model.spec.uses_climate
+            else climate[lo : lo + batch_size]
+        )
+        out.append(
+            model.embed(
+                None if img is None else img.to(device), None if clim is None else clim.to(device)
+            )
+            .double()
+            .cpu()
+            .numpy()
+        )
+    size = sum(p[0].in_features for p in model.head.projections)
+    return np.concatenate(out) if out else np.zeros((0, size))
+
+
+@torch.no_grad()
 def glam_maps(model: SoilNetModel, images: torch.Tensor) -> dict[str, np.ndarray]:
     """What GLAM looks at: its local spatial attention and fusion weights for some patches.
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from soilnet.applicability import train_dissimilarity
 from soilnet.cog import write_cog
 from soilnet.experiment import RunKey, _run_record, _twin_world, hybrid_variant
+from soilnet.inference import embed, predict
 from soilnet.intervals import conformal_intervals, level_columns
 from soilnet.uncertainty import (
     DI_MAX_PAIRS,
@@ -39,6 +39,7 @@ from soilnet.uncertainty import (
     _varying,
     di_folds,
     network_embedding,
+    normalized_inputs,
 )
 from soilnet.workspace import Study
 
@@ -75,27 +76,18 @@ class MapLayers:
     seconds: float
 
 
-@torch.no_grad()
 def _tile_outputs(members, tile, scale_g_per_kg: float, batch_size: int):
     """(n, seeds) predictions (g/kg) and the first member's embedding of a tile's cells."""
+    rows = np.arange(len(tile.usable))
     preds, embedding = [], None
-    for k, (model, norm, _) in enumerate(members):
-        image = climate = None
-        if model.spec.uses_image:
-            image = norm.image(torch.from_numpy(tile.sample["image"]))
-        if model.spec.uses_climate:
-            climate = norm.climate(torch.from_numpy(tile.sample["climate"]))
-        out, emb = [], []
-        for lo in range(0, len(tile.usable), batch_size):
-            sl = slice(lo, lo + batch_size)
-            i = None if image is None else image[sl]
-            c = None if climate is None else climate[sl]
-            out.append(model(i, c).double().numpy())
-            if k == 0:
-                emb.append(model.embed(i, c).double().numpy())
-        preds.append(np.concatenate(out).ravel() * scale_g_per_kg)
-        if k == 0:
-            embedding = np.concatenate(emb)
+    for model, norm, _ in members:
+        image, climate = normalized_inputs(model, norm, tile.sample)
+        preds.append(
+            predict(model, image, climate, rows, scale_g_per_kg=scale_g_per_kg,
+                    batch_size=batch_size)
+        )  # fmt: skip
+        if embedding is None:
+            embedding = embed(model, image, climate, batch_size)
     return np.column_stack(preds), embedding
 
 

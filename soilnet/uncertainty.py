@@ -424,20 +424,27 @@ def network_embedding(model, normalization, store, rows, batch_size: int = 256) 
     Returns:
         float64 (len(rows), embedding size).
     """
-    model.eval()
-    device = next(model.parameters()).device
+    from soilnet.inference import embed
+
     out = []
     rows = np.asarray(rows, np.int64)
-    for lo in range(0, rows.size, batch_size):
+    for lo in range(0, rows.size, batch_size):  # rows read a batch at a time: bounded memory
         batch = point_arrays(store, rows[lo : lo + batch_size], target=None)
-        image = climate = None
-        if model.spec.uses_image:
-            image = normalization.image(torch.from_numpy(batch["image"])).to(device)
-        if model.spec.uses_climate:
-            climate = normalization.climate(torch.from_numpy(batch["climate"])).to(device)
-        out.append(model.embed(image, climate).double().cpu().numpy())
+        image, climate = normalized_inputs(model, normalization, batch)
+        out.append(embed(model, image, climate, batch_size))
     size = sum(p[0].in_features for p in model.head.projections)
     return np.concatenate(out) if out else np.zeros((0, size))
+
+
+def normalized_inputs(model, normalization, sample: dict):
+    """(image, climate) of a numpy sample dict as the model's normalised tensors (None where
+    the model does not read the input)."""
+    image = climate = None
+    if model.spec.uses_image:
+        image = normalization.image(torch.from_numpy(sample["image"]))
+    if model.spec.uses_climate:
+        climate = normalization.climate(torch.from_numpy(sample["climate"]))
+    return image, climate
 
 
 @dataclass(frozen=True, eq=False)
