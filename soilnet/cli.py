@@ -6,6 +6,8 @@ Commands::
     consolidate  read a data folder once into the workspace's content-addressed store
     split        write the random and spatial-block split files of that store
     train        train one variant on one split with one seed
+    runs         train a share of the book's network runs (--shard i/n; SLURM arrays, torchrun)
+    map          predict chapter 7's map, over several processes under torchrun
     book         execute every chapter with papermill and build the Jupyter Book
     grid         write the map grid's land cells as a point table (to acquire a map's inputs)
     results      print the results tables of a finished book run as markdown
@@ -186,10 +188,61 @@ def _book(args) -> int:
         overrides=args.set,
         chapters=chapters,
         grid_dir=args.grid,
+        train=not args.no_train,
         html=not args.no_html,
     )
     print(json.dumps(timings, indent=2))
     return 0
+
+
+def _runs(args) -> int:
+    from soilnet.experiment import train_shard
+    from soilnet.shards import Shard
+    from soilnet.workspace import Study
+
+    shard = Shard.parse(args.shard) if args.shard else Shard.from_env()
+    _use_local_gpu()
+    study = Study.open(args.profile, args.data, args.work_dir, args.set, args.device)
+    done = train_shard(study, shard, log=lambda m: print(m, file=sys.stderr, flush=True))
+    for key, path, how in done:
+        print(f"{how:8s} {key.describe():55s} {path}")
+    print(f"shard {shard}: {len(done)} run(s) finished", file=sys.stderr)
+    return 0
+
+
+def _map(args) -> int:
+    from soilnet import distributed
+    from soilnet.experiment import make_map
+    from soilnet.workspace import Study
+
+    context = distributed.init_from_env(args.device)
+    try:
+        study = Study.open(args.profile, args.data, args.work_dir, args.set, args.device)
+        result, truth = make_map(study, args.grid)
+        distributed.barrier()
+    finally:
+        distributed.shutdown()
+    if context.is_main:
+        if result is None:
+            raise SoilNetError(
+                f"{study.data_dir} is real data: a map needs grid points (python -m soilnet grid, "
+                "then acquire; pass the folder with --grid)."
+            )
+        print(json.dumps({**result.to_dict(), "truth": str(truth) if truth else None}, indent=2))
+    return 0
+
+
+def _use_local_gpu() -> None:
+    """Under torchrun on a multi-GPU machine, rank r trains on GPU LOCAL_RANK ("cuda" then means
+    that device); without CUDA or LOCAL_RANK nothing changes."""
+    import os
+
+    if "LOCAL_RANK" not in os.environ:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count())
 
 
 def _grid(args) -> int:
@@ -346,12 +399,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="local torchvision ResNet state dict")
     p.set_defaults(func=_train)
 
+    p = sub.add_parser("runs", help="train a share of the book's network runs (--shard i/n)")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default")
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE")
+    p.add_argument("--work-dir", help="the workspace where chapter 1 ran (default runs/<profile>)")
+    p.add_argument("--data", help="the data folder chapter 1 used (default: the twin)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument(
+        "--shard", metavar="I/N",
+        help="this job's share, 0-based (default: torchrun's RANK/WORLD_SIZE, else the SLURM "
+        "array task, else all runs)",
+    )  # fmt: skip
+    p.set_defaults(func=_runs)
+
+    p = sub.add_parser("map", help="predict chapter 7's map (split over ranks under torchrun)")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default")
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE")
+    p.add_argument(
+        "--work-dir", help="the workspace where chapters 1-2 ran (default runs/<profile>)"
+    )
+    p.add_argument("--data", help="the data folder chapter 1 used (default: the twin)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--grid", help="a data folder of map grid points (needed for real data)")
+    p.set_defaults(func=_map)
+
     p = sub.add_parser("book", help="execute the chapters and build the book")
     _common(p)
     p.add_argument("--data", help="a real data folder (default: the synthetic twin)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--chapters", help="comma-separated chapter numbers (default all)")
     p.add_argument("--no-html", action="store_true", help="execute only")
+    p.add_argument(
+        "--no-train", action="store_true",
+        help="chapter 2 trains nothing: it collects the runs of `soilnet runs --shard i/n` jobs",
+    )  # fmt: skip
     p.add_argument(
         "--grid", help="a data folder of map grid points (soilnet grid, then acquire): the map"
     )

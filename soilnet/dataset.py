@@ -194,11 +194,14 @@ class GridTile:
     nbytes: int
 
 
-def _cell_slices(n: int, tile_cells: int) -> Iterator[slice]:
+def _cell_slices(n: int, tile_cells: int, shard=None) -> Iterator[slice]:
+    """The tiles' cell ranges in grid order; with a :class:`~soilnet.shards.Shard`, only its
+    share (tile k belongs to shard ``k % count``), so ranks never read another rank's tiles."""
     if not isinstance(tile_cells, (int, np.integer)) or tile_cells < 1:
         raise ConfigurationError(f"tile_cells must be a positive integer; got {tile_cells!r}.")
-    for lo in range(0, n, tile_cells):
-        yield slice(lo, min(lo + tile_cells, n))
+    for k, lo in enumerate(range(0, n, tile_cells)):
+        if shard is None or k % shard.count == shard.index:
+            yield slice(lo, min(lo + tile_cells, n))
 
 
 def _grid_tile(
@@ -326,12 +329,13 @@ class WorldGrid:
         return len(self._xy_cells()[0])
 
     def tiles(
-        self, tile_cells: int, image: bool = True, climate: bool = True
+        self, tile_cells: int, image: bool = True, climate: bool = True, shard=None
     ) -> Iterator[GridTile]:
         """Render the cells ``tile_cells`` at a time, in cell order.
 
         Args:
             tile_cells: cells per tile (bounds memory: one tile is rendered at a time).
+            shard: a :class:`~soilnet.shards.Shard`: render only its share of the tiles.
             image, climate: read these inputs (False leaves the key None and skips its checks;
                 ``climate=False`` renders a :class:`~soilnet.twin.SyntheticWorld` without it).
 
@@ -339,7 +343,7 @@ class WorldGrid:
             :class:`GridTile`.
         """
         (x_all, y_all), xy, ids = self._xy_cells(), self.xy, self.point_ids
-        for sl in _cell_slices(len(xy), tile_cells):
+        for sl in _cell_slices(len(xy), tile_cells, shard):
             x, y = x_all[sl], y_all[sl]
             rendered = (
                 self._render(x, y, with_climate=climate)
@@ -383,12 +387,13 @@ class StoreGrid:
         return len(self.rows)
 
     def tiles(
-        self, tile_cells: int, image: bool = True, climate: bool = True
+        self, tile_cells: int, image: bool = True, climate: bool = True, shard=None
     ) -> Iterator[GridTile]:
         """Read the rows ``tile_cells`` at a time, in the order given.
 
         Args:
             tile_cells: rows per tile (bounds memory).
+            shard: a :class:`~soilnet.shards.Shard`: read only its share of the tiles.
             image, climate: read these inputs (False leaves the key None); ``climate`` is None
                 for a store without climate.
 
@@ -396,7 +401,7 @@ class StoreGrid:
             :class:`GridTile`.
         """
         xy, ids = self.xy, self.point_ids
-        for sl in _cell_slices(len(self.rows), tile_cells):
+        for sl in _cell_slices(len(self.rows), tile_cells, shard):
             img, clim = _read_rows(self.store, self.rows[sl], image, climate)
             yield _grid_tile(img, clim, ids[sl], xy[sl], sl, fill=False)
 

@@ -161,37 +161,96 @@ def prepare_data(study: Study) -> dict:
 
 
 # ---------------------------------------------------------------------------------- chapter 2
+def _train_config(study: Study, key: RunKey):
+    from dataclasses import replace
+
+    return replace(study.config.run_config(key.model, key.seed, key.protocol), device=study.device)
+
+
+def _is_finished(path: Path, store, split, config) -> bool:
+    """A run folder whose record is complete and made from identical inputs."""
+    from soilnet.trainer import run_inputs
+
+    done = path / "run.json"
+    if not done.is_file():
+        return False
+    record = json.loads(done.read_text())
+    return bool(record.get("complete")) and record.get("inputs") == run_inputs(store, split, config)
+
+
 def train_networks(
-    study: Study, protocol: str = "random", variants=None, seeds=None
+    study: Study, protocol: str = "random", variants=None, seeds=None, *, train: bool = True
 ) -> pd.DataFrame:
     """Chapter 2: train each variant x seed (x fold); finished runs are reused, not retrained.
 
     Args:
         protocol: ``random`` or ``spatial``.
         variants, seeds: a selection of the recorded configuration's (default all).
+        train: False trains nothing: the runs were trained elsewhere (``python -m soilnet runs
+            --shard i/n``, see :func:`train_shard`) and are only collected.
 
     Returns:
         test metrics of the selected runs, one row each (model, seed, fold, best_epoch,
         train_seconds, rmse, ...).
-    """
-    from dataclasses import replace
 
-    from soilnet.trainer import run_inputs, train
+    Raises:
+        MissingOutputError: with ``train=False``, naming every run not finished yet.
+    """
+    from soilnet.trainer import train as train_run
 
     store = study.store()
+    missing = []
     for key in plan(study, "network", protocol, variants, seeds):
-        config = replace(
-            study.config.run_config(key.model, key.seed, protocol), device=study.device
-        )
+        config = _train_config(study, key)
         split = study.split(protocol, key.fold, store)
         path = run_dir(study, key, store)
-        done = path / "run.json"
-        if done.is_file():
-            record = json.loads(done.read_text())
-            if record.get("complete") and record.get("inputs") == run_inputs(store, split, config):
-                continue  # finished with identical inputs: reused, not retrained
-        train(store, split, config, path, progress=study.progress)
+        if _is_finished(path, store, split, config):
+            continue  # finished with identical inputs: reused, not retrained
+        if train:
+            train_run(store, split, config, path, progress=study.progress)
+        else:
+            missing.append(f"{key.describe()}: {path}")
+    if missing:
+        raise MissingOutputError(
+            f"{len(missing)} network run(s) of the {protocol} protocol are not finished:\n  "
+            + "\n  ".join(missing)
+            + f"\nTrain them with python -m soilnet runs --profile {study.config.name} "
+            f"--work-dir {study.work_dir} --shard i/n (every shard), or let chapter 2 train "
+            "them (book without --no-train)."
+        )
     return network_runs(study, protocol, variants, seeds)
+
+
+def network_plan(study: Study) -> list[RunKey]:
+    """Every network run of the experiment, random split first, then the spatial folds."""
+    return [key for protocol in PROTOCOLS for key in plan(study, "network", protocol)]
+
+
+def train_shard(study: Study, shard, *, log=print) -> list[tuple[RunKey, Path, str]]:
+    """Train this shard's share of :func:`network_plan` (see :class:`soilnet.shards.Shard`).
+
+    Shards share nothing but the workspace: each run writes only its own folder, so ``n`` jobs
+    may run at once on one file system; chapter 2 then collects them (``book --no-train``).
+
+    Returns:
+        (run, folder, ``"trained"`` or ``"reused"``) for each run of the shard.
+    """
+    from soilnet.trainer import train as train_run
+
+    store = study.store()
+    keys = shard.take(network_plan(study))
+    out = []
+    for number, key in enumerate(keys, 1):
+        config = _train_config(study, key)
+        split = study.split(key.protocol, key.fold, store)
+        path = run_dir(study, key, store)
+        if _is_finished(path, store, split, config):
+            out.append((key, path, "reused"))
+            continue
+        log(f"[shard {shard}] {number}/{len(keys)}: {key.describe()} -> {path}")
+        train_run(store, split, config, path, progress=study.progress)
+        out.append((key, path, "trained"))
+    return out
 
 
 def _missing(study: Study, key: RunKey, path: Path) -> MissingOutputError:
@@ -570,7 +629,10 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
     - Without it, on real data, there is nothing to predict: returns (None, None).
 
     The maps go to ``<work_dir>/map/<address>/``, addressed by the run, the map settings and the
-    grid store.
+    grid store; a map already there (``soc_map.json`` beside its COG) is reused, so a map made
+    over several processes by ``torchrun -m soilnet map`` is the chapter's map. Under an
+    initialised torch.distributed group every rank predicts its share of the tiles and rank 0
+    writes; the other ranks get (None, None).
 
     Returns:
         (prediction :class:`~soilnet.mapping.MapResult` or None, path of the twin's noise-floor
@@ -592,7 +654,10 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
     settings = study.config.map
     resolution_m = float(settings.resolution_km) * 1000.0
     scale = record["inputs"]["target_transform"]["scale_g_per_kg"]
-    tiles = {"tile_cells": settings.tile_cells, "batch_size": settings.batch_size}
+    tiles = {
+        "tile_cells": settings.tile_cells, "batch_size": settings.batch_size,
+        "device": study.device, "amp": study.config.train.amp,
+    }  # fmt: skip
     if grid_dir is not None:
         grid = consolidate(
             grid_dir, study.config.store, stores_dir=study.work_dir / "stores",
@@ -601,18 +666,51 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
         check_grid_points(grid, resolution_m, grid_dir)
         key = {"run": run.name, "map": asdict(settings), "grid": grid.fingerprint}
         out = study.map_dir / address(key)
-        out.mkdir(parents=True, exist_ok=True)
-        result = predict_store_grid(
-            model, norm, grid, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
-            progress=study.progress, **tiles,
-        )  # fmt: skip
+        result = _finished_map(out)
+        if result is None:
+            out.mkdir(parents=True, exist_ok=True)
+            result = predict_store_grid(
+                model, norm, grid, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
+                progress=study.progress, **tiles,
+            )  # fmt: skip
+            _record_map(result)
         return result, None
     out = study.map_dir / address({"run": run.name, "map": asdict(settings)})
-    out.mkdir(parents=True, exist_ok=True)
     world = _twin_world(study)
-    result = predict_world_grid(
-        model, norm, world, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
-        progress=study.progress, **tiles,
-    )  # fmt: skip
-    truth = truth_world_grid(world, resolution_m, out / "truth_map.tif")
-    return result, truth.path
+    result = _finished_map(out)
+    if result is None:
+        out.mkdir(parents=True, exist_ok=True)
+        result = predict_world_grid(
+            model, norm, world, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
+            progress=study.progress, **tiles,
+        )  # fmt: skip
+        if result is None:
+            return None, None  # a rank of torchrun -m soilnet map other than 0
+        _record_map(result)
+    truth = out / "truth_map.tif"
+    if not truth.is_file():  # deterministic: the world's noise floor on this grid
+        truth_world_grid(world, resolution_m, truth)
+    return result, truth
+
+
+MAP_RECORD = "soc_map.json"
+
+
+def _finished_map(out: Path):
+    """The :class:`~soilnet.mapping.MapResult` of a map already written at ``out`` (by this
+    chapter before, or by ``torchrun -m soilnet map``), or None. Its times are those of the
+    run that wrote it."""
+    from soilnet.mapping import MapResult
+
+    record = out / MAP_RECORD
+    if not (record.is_file() and (out / "soc_map.tif").is_file()):
+        return None
+    data = json.loads(record.read_text())
+    return MapResult(**{**data, "path": out / "soc_map.tif", "shape": tuple(data["shape"])})
+
+
+def _record_map(result) -> None:
+    from soilnet.io.atomic import atomic_path
+
+    with atomic_path(result.path.parent / MAP_RECORD) as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2))

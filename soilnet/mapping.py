@@ -12,6 +12,10 @@ and :class:`~soilnet.dataset.StoreGrid` read the tiles as sample dicts in physic
 filled, resampled, unusable cells marked); here they are normalised with the run's
 :class:`~soilnet.transforms.Normalization` and predicted by :func:`soilnet.inference.predict`.
 
+Under an initialised ``torch.distributed`` group (``torchrun -m soilnet map``) the predicting
+writers split the tiles over the ranks and rank 0 assembles the COG (see
+:func:`predict_world_grid`).
+
 Three writers share the grid:
 
 - :func:`predict_world_grid`: render every land cell of a world (the synthetic twin, or any
@@ -41,6 +45,7 @@ from soilnet.dataset import GridTile, StoreGrid, WorldGrid
 from soilnet.errors import ConfigurationError
 from soilnet.grid import grid_geometry
 from soilnet.inference import predict, resolve_device
+from soilnet.shards import Shard
 
 __all__ = [
     "MapResult",
@@ -169,12 +174,19 @@ class _TilePredictor:
         progress: bool,
         desc: str,
         check: Callable[[GridTile], None] | None = None,
+        shard: Shard | None = None,
     ) -> Iterator[tuple[GridTile, np.ndarray]]:
-        """(tile, float64 (N,) predictions) over the grid, read with the inputs the model uses;
-        ``check`` sees the first tile before it is predicted."""
+        """(tile, float64 (N,) predictions) over the grid (or a shard's share of its tiles),
+        read with the inputs the model uses; ``check`` sees the first tile before it is
+        predicted."""
         spec = self.model.spec
-        tiles = grid.tiles(tile_cells, image=spec.uses_image, climate=spec.uses_climate)
-        for tile in _with_progress(tiles, -(-len(grid) // tile_cells), progress, desc):
+        tiles = grid.tiles(
+            tile_cells, image=spec.uses_image, climate=spec.uses_climate, shard=shard
+        )
+        n_tiles = -(-len(grid) // tile_cells)
+        if shard is not None:
+            n_tiles = len(range(shard.index, n_tiles, shard.count))
+        for tile in _with_progress(tiles, n_tiles, progress, desc):
             if check is not None:
                 check(tile)
                 check = None
@@ -204,6 +216,40 @@ class _TilePredictor:
         pred = np.asarray(pred, np.float64)
         pred[~tile.usable] = np.nan
         return pred
+
+
+# ---------------------------------------------------------------------------------- ranks
+def _rank_shard() -> Shard | None:
+    """This process's share of the tiles under an initialised torch.distributed group (e.g.
+    ``torchrun -m soilnet map``); None in a single process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    return Shard(dist.get_rank(), dist.get_world_size())
+
+
+def _gather_tiles(shard: Shard, mine: list, predictor: _TilePredictor) -> list | None:
+    """Every rank's ``(first cell, ...)`` tiles on rank 0, in grid order (None elsewhere), with
+    the skip reasons and the largest tile merged into rank 0's ``predictor``.
+
+    The tiles travel as pickled objects over the process group (gloo or NCCL), so ranks need no
+    shared file system; a 1 km map is about 4.4 M float64 values in all.
+    """
+    import torch.distributed as dist
+
+    parts = [None] * shard.count if shard.index == 0 else None
+    dist.gather_object((mine, predictor.reasons, predictor.peak), parts, dst=0)
+    if shard.index != 0:
+        return None
+    tiles, reasons, peak = [], {}, 0
+    for part_tiles, part_reasons, part_peak in parts:
+        tiles += part_tiles
+        peak = max(peak, part_peak)
+        for k, v in part_reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+    predictor.reasons, predictor.peak = reasons, peak
+    return sorted(tiles, key=lambda t: t[0])
 
 
 def _warn_skipped(reasons: dict[str, int], total: int, what: str) -> None:
@@ -277,7 +323,10 @@ def predict_world_grid(
         progress: show a tqdm bar over tiles.
 
     Returns:
-        a :class:`MapResult`.
+        a :class:`MapResult`; under an initialised torch.distributed group every rank predicts
+        its share of the tiles (tile k on rank ``k % world_size``) and rank 0 writes the COG
+        and gets the result, the other ranks None. The values do not depend on the number of
+        ranks (the tiles are the same).
 
     Raises:
         ConfigurationError: bad resolution/tile/batch size, or inputs that do not fit the
@@ -302,9 +351,18 @@ def predict_world_grid(
             f"{type(world).__name__}.render",
         )
 
+    shard = _rank_shard()
+    predicted = (
+        (tile.cells.start, *np.divmod(tile.sample["point_id"], geometry.width), pred)
+        for tile, pred in predictor.tiles(grid, tile_cells, progress, "map tiles", check, shard)
+    )
+    if shard is not None:
+        predicted = _gather_tiles(shard, list(predicted), predictor)
+        if predicted is None:
+            return None  # rank 0 writes the map
+
     def tiles():
-        for tile, pred in predictor.tiles(grid, tile_cells, progress, "map tiles", check):
-            rows, cols = np.divmod(tile.sample["point_id"], geometry.width)
+        for _, rows, cols, pred in predicted:
             yield rows, cols, pred
 
     tags = {
@@ -400,7 +458,8 @@ def predict_store_grid(
         progress: show a tqdm bar over row tiles.
 
     Returns:
-        a :class:`MapResult` with ``n_points`` = points placed and ``n_cells`` = cells filled.
+        a :class:`MapResult` with ``n_points`` = points placed and ``n_cells`` = cells filled;
+        under torch.distributed, on rank 0 only (None elsewhere), as :func:`predict_world_grid`.
 
     Raises:
         ConfigurationError: the store lacks inputs the model needs, or they do not fit it.
@@ -439,8 +498,17 @@ def predict_store_grid(
     pred = np.full(len(x), np.nan)
     predictor = _TilePredictor(model, normalization, scale_g_per_kg, batch_size, amp)
     grid = StoreGrid(store, np.flatnonzero(inside))
-    for tile, values in predictor.tiles(grid, tile_cells, progress, "store tiles"):
-        pred[grid.rows[tile.cells]] = values
+    shard = _rank_shard()
+    predicted = (
+        (tile.cells.start, tile.cells, values)
+        for tile, values in predictor.tiles(grid, tile_cells, progress, "store tiles", None, shard)
+    )
+    if shard is not None:
+        predicted = _gather_tiles(shard, list(predicted), predictor)
+        if predicted is None:
+            return None  # rank 0 writes the map
+    for _, cells, values in predicted:
+        pred[grid.rows[cells]] = values
     _warn_skipped(predictor.reasons, len(grid), "store points")
 
     # Mean per cell over the points that have a prediction, in row-major cell order.

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from soilnet.errors import ChapterFailed, ConfigurationError
-from soilnet.workspace import CHAPTERS, MAP_CHAPTER, REPO_ROOT
+from soilnet.workspace import CHAPTERS, MAP_CHAPTER, REPO_ROOT, TRAINING_CHAPTER
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BOOK_FILES = ("_config.yml", "_toc.yml", "book")
@@ -265,6 +265,7 @@ def run_book(
     overrides=None,
     chapters: list[int] | None = None,
     grid_dir: str | None = None,
+    train: bool = True,
     html: bool = True,
     output_root: str | Path | None = None,
     log=print,
@@ -281,6 +282,8 @@ def run_book(
         chapters: chapter numbers to run (default all).
         grid_dir: a data folder of map grid points (``python -m soilnet grid``, then
             ``acquire``); the map chapter predicts it wall to wall. Needed for a map on real data.
+        train: False: chapter 2 trains nothing and collects the runs trained by
+            ``python -m soilnet runs --shard i/n`` jobs, stopping with the list of any missing.
         html: build the HTML after executing.
         output_root: the staged book goes to ``<output_root>/_build/book_src`` and the HTML to
             ``<output_root>/_build/html`` (default: the repository).
@@ -307,11 +310,15 @@ def run_book(
     for number in chapters or sorted(CHAPTERS):
         log(f"[soilnet book] chapter {number}: {CHAPTERS[number]} ({profile}) ...")
         memory = PeakMemory()
-        # Only the map chapter has the grid parameter; the others would log it as unknown.
-        chapter_params = {**params, "grid_dir": str(grid_dir) if grid_dir else None}
+        # Only the map chapter has the grid parameter and only the training chapter the train
+        # flag; the others would log them as unknown.
+        own = {
+            MAP_CHAPTER: {"grid_dir": str(grid_dir) if grid_dir else None},
+            TRAINING_CHAPTER: {"train": bool(train)},
+        }.get(number, {})
         _, seconds = execute_chapter(
             number,
-            chapter_params if number == MAP_CHAPTER else params,
+            {**params, **own},
             output_dir=executed,
             memory=memory,
         )

@@ -39,6 +39,8 @@ CHAPTERS = {
 }
 #: The map chapter: the only one with the ``grid_dir`` parameter.
 MAP_CHAPTER = 7
+#: The chapter that trains the networks (``train=False`` collects runs trained by shards).
+TRAINING_CHAPTER = 2
 
 
 def address(payload) -> str:

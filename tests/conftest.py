@@ -112,12 +112,13 @@ TINY_STUDY = [
 
 
 #: The finished tiny study of the table, uncertainty and map tests: ResNet-18 and the hybrid,
-#: two seeds (an ensemble), both protocols, a 400 km map grid.
+#: two seeds (an ensemble), both protocols, a 400 km map grid in tiles of 8 cells.
 FINISHED_STUDY = [
     *TINY_STUDY,
     "experiment.variants=[resnet18, resnet18_glam_lstm]",
     "experiment.seeds=[0, 1]",
     "map.resolution_km=400",
+    "map.tile_cells=8",  # 4 tiles of the 30 land cells: a 2-rank map splits them
 ]
 
 
