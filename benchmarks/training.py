@@ -14,6 +14,16 @@ Prints markdown tables (paste them into ``benchmarks/README.md``):
    default twin's training split.
 4. With CUDA, table 1 and 2 again on the GPU, mixed precision (bfloat16 autocast and
    channels_last, as the trainer) on and off. Without CUDA it prints ``GPU: none``.
+5. The device-resident training path (:func:`soilnet.trainer.train_epoch` on tensors held on
+   the training device: float16 images with mixed precision, batches and flips/rotations drawn
+   there) for ResNet-101-GLAM+LSTM at 64 px: training samples/s in float32 eager, with bfloat16
+   autocast + channels_last (the trainer's default on CUDA) and, optionally, with
+   ``torch.compile`` as well; then the epoch time of the paper profile
+   (``soilnet.config.PROFILES["paper"]``: its twin's points, split fractions and batch size) and
+   the projected wall time of all its network runs (variants x seeds under the random split,
+   spatial variants x seeds x folds under spatial CV, each with its epochs; epoch = training at
+   the measured rate + validation at the measured inference rate; plus one prediction of every
+   point per run). Without CUDA the same rows on the CPU (float32 only).
 
 ResNet-18 variants use ``stem_maxpool=False`` at 32 px (the CPU profile) and the paper's stem
 at 64 px; ResNet-101 variants always use the paper's stem. The data is the default twin
@@ -50,7 +60,7 @@ import torch
 
 from soilnet import trainer
 from soilnet.baselines import fit_predict_baselines
-from soilnet.config import SplitConfig, StoreConfig, TrainConfig
+from soilnet.config import PROFILES, SplitConfig, StoreConfig, StudyConfig, TrainConfig
 from soilnet.dataset import TargetTransform, load_tensors, point_arrays
 from soilnet.inference import predict
 from soilnet.models import VARIANTS, count_parameters
@@ -286,6 +296,204 @@ def run_table(
     return timing_table(rows)
 
 
+#: The study whose cost section 5 projects, and the network it compares precisions on.
+PAPER: StudyConfig = PROFILES["paper"]
+RESIDENT_VARIANT = "resnet101_glam_lstm"
+RESIDENT_SIZE = 64
+
+
+@dataclass
+class Rate:
+    label: str
+    variant: str
+    train_per_s: float
+    infer_per_s: float
+
+
+def resident_rate(
+    variant: str,
+    store: Store,
+    split: Split,
+    device: torch.device,
+    *,
+    amp: bool,
+    compile_model: bool,
+    warmup: int,
+    steps: int,
+    n_infer: int,
+) -> tuple[float, float]:
+    """(training samples/s, inference samples/s) of the trainer's device-resident path.
+
+    Training runs :func:`soilnet.trainer.train_epoch` (the trainer's own loop) over ``steps``
+    batches of the paper's batch size after ``warmup`` batches (which include compilation).
+    """
+    config = replace_config(PAPER.train, variant=variant, device=device.type, amp=amp)
+    use_amp = amp and device.type == "cuda"
+    norm = Normalization.fit(store.images, store.climate, split.train)
+    tensors = load_tensors(
+        store, norm, TARGET, device if device.type == "cuda" else "cpu",
+        image_dtype=torch.float16 if use_amp else torch.float32,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = trainer._make_model(config, store).to(device)
+    if use_amp:
+        model = model.to(memory_format=torch.channels_last)
+    if not model.spec.uses_climate:
+        tensors["climate"] = None
+    net = torch.compile(model) if compile_model else model
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator(device=device).manual_seed(0)
+    batch = config.batch_size
+    rows = torch.as_tensor(split.train, dtype=torch.long)
+    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))]
+    need = (warmup + steps) * batch
+    rows = rows.repeat(-(-need // len(rows)))[:need].to(tensors["target"].device)
+    bounds = [(i * batch, (i + 1) * batch) for i in range(warmup + steps)]
+
+    def run(part: list[tuple[int, int]]) -> None:
+        trainer.train_epoch(
+            model, opt, tensors, rows, part, config, gen, device, use_amp, net=net
+        )  # ends with a host read of the loss: the timing includes the queued GPU work
+
+    run(bounds[:warmup])
+    _sync(device)
+    t0 = time.perf_counter()
+    run(bounds[warmup:])
+    _sync(device)
+    train_per_s = steps * batch / (time.perf_counter() - t0)
+
+    idx = np.arange(min(n_infer, len(store)))
+    scale = TARGET.scale_g_per_kg
+    predict(model, tensors["image"], tensors["climate"], idx[:batch], scale_g_per_kg=scale,
+            amp=use_amp)  # fmt: skip
+    _sync(device)
+    t0 = time.perf_counter()
+    predict(model, tensors["image"], tensors["climate"], idx, scale_g_per_kg=scale,
+            batch_size=INFER_BATCH, amp=use_amp)  # fmt: skip
+    _sync(device)
+    return train_per_s, len(idx) / (time.perf_counter() - t0)
+
+
+def replace_config(config: TrainConfig, **changes) -> TrainConfig:
+    return dataclasses.replace(config, **changes)
+
+
+def paper_runs(study: StudyConfig) -> list[tuple[str, int, int, int]]:
+    """Every network run of ``study``: (variant, epochs, training points, validation points).
+
+    Point counts follow the split design: the random split's fractions, and under spatial CV
+    (k folds) the non-test share ``1 - 1/k`` of which ``val_fraction`` validates.
+    """
+    n, sp, exp = study.twin.n_points, study.split, study.experiment
+    random = (round(n * sp.fractions[0]), round(n * sp.fractions[1]))
+    non_test = n * (1 - 1 / sp.k_folds)
+    spatial = (round(non_test * (1 - sp.val_fraction)), round(non_test * sp.val_fraction))
+    runs = []
+    for protocol, variants, folds, (n_train, n_val) in (
+        ("random", exp.variants, 1, random),
+        ("spatial", exp.spatial_variants, sp.k_folds, spatial),
+    ):
+        for variant in variants:
+            for seed in exp.seeds:
+                epochs = study.run_config(variant, seed, protocol).epochs
+                runs += [(variant, epochs, n_train, n_val)] * folds
+    return runs
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min"
+
+
+def resident_section(
+    stores: dict[int, Store],
+    splits: dict[int, Split],
+    device: torch.device,
+    *,
+    warmup: int,
+    steps: int,
+    n_infer: int,
+    try_compile: bool,
+) -> str:
+    """Section 5 as markdown: the precision table and the paper profile's projected cost."""
+    store, split = stores[RESIDENT_SIZE], splits[RESIDENT_SIZE]
+    cuda = device.type == "cuda"
+    settings = [("float32 eager", False, False)]
+    if cuda:
+        settings.append(("bfloat16 autocast + channels_last (default)", True, False))
+        if try_compile:
+            settings.append(("bfloat16 autocast + channels_last + torch.compile", True, True))
+    rates: list[Rate] = []
+    for label, amp, comp in settings:
+        try:
+            train_s, infer_s = resident_rate(
+                RESIDENT_VARIANT, store, split, device, amp=amp, compile_model=comp,
+                warmup=warmup, steps=steps, n_infer=n_infer,
+            )  # fmt: skip
+        except Exception as err:  # torch.compile is optional: report why it is missing
+            if not comp:
+                raise
+            print(f"  torch.compile failed: {type(err).__name__}: {err}", file=sys.stderr)
+            continue
+        rates.append(Rate(label, RESIDENT_VARIANT, train_s, infer_s))
+        print(f"  resident {device.type} {label}: {train_s:,.0f} samples/s", file=sys.stderr)
+    default = rates[1] if cuda else rates[0]  # what the trainer runs on this device
+
+    runs = paper_runs(PAPER)
+    per_variant = {RESIDENT_VARIANT: default}
+    for variant in sorted({v for v, *_ in runs} - {RESIDENT_VARIANT}):
+        train_s, infer_s = resident_rate(
+            variant, store, split, device, amp=cuda, compile_model=False,
+            warmup=warmup, steps=steps, n_infer=n_infer,
+        )  # fmt: skip
+        per_variant[variant] = Rate(default.label, variant, train_s, infer_s)
+    n_points = PAPER.twin.n_points
+
+    def epoch_s(variant: str, n_train: int, n_val: int) -> float:
+        r = per_variant[variant]
+        return n_train / r.train_per_s + n_val / r.infer_per_s
+
+    total_s = sum(
+        epochs * epoch_s(v, n_train, n_val) + n_points / per_variant[v].infer_per_s
+        for v, epochs, n_train, n_val in runs
+    )
+    _, _, n_train, n_val = runs[0]
+    lines = [
+        f"{RESIDENT_VARIANT} at {RESIDENT_SIZE}x{RESIDENT_SIZE} px, batch "
+        f"{PAPER.train.batch_size}, {steps} timed steps after {warmup} warm-up steps, on "
+        f"{device}:\n",
+        "| setting | training (samples/s) | inference (samples/s) | paper epoch "
+        f"({n_train:,} training + {n_val:,} validation points) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rates:
+        seconds = n_train / r.train_per_s + n_val / r.infer_per_s
+        lines.append(
+            f"| {r.label} | {r.train_per_s:,.1f} | {r.infer_per_s:,.0f} | {seconds:,.1f} s |"
+        )
+    epochs_total = sum(e for _, e, *_ in runs)
+    lines += [
+        "",
+        f"Paper profile ({n_points:,} points; {len(runs)} network runs: "
+        f"{len(PAPER.experiment.variants)} variants x {len(PAPER.experiment.seeds)} seeds random, "
+        f"{len(PAPER.experiment.spatial_variants)} x {len(PAPER.experiment.seeds)} x "
+        f"{PAPER.split.k_folds} folds spatial; {epochs_total:,} epochs), at the default "
+        f"setting ({default.label}) on one {device.type.upper()} device: projected "
+        f"**{_duration(total_s)}** of training, validation and prediction.",
+        "",
+        "| variant | training (samples/s) | inference (samples/s) |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {r.variant} | {r.train_per_s:,.1f} | {r.infer_per_s:,.0f} |"
+        for r in per_variant.values()
+    ]
+    return "\n".join(lines)
+
+
 def rf_table(store: Store, split: Split, n_jobs: int | None) -> str:
     # Rows in ascending order, as before; targets clipped at 87 g/kg (the networks' target).
     train = point_arrays(store, np.sort(split.train), TARGET)
@@ -338,6 +546,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpu-steps", type=int, default=None, help="timed GPU steps")
     parser.add_argument("--rf-jobs", type=int, default=-1, help="n_jobs of the forests")
     parser.add_argument("--skip-rf", action="store_true")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="leave out the torch.compile row (CUDA)"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -424,6 +635,26 @@ def main(argv: list[str] | None = None) -> None:
             )
     else:
         print("\n## GPU\n\nGPU: none (torch.cuda.is_available() is False); no GPU table.")
+
+    print("\n## Device-resident training path and the paper profile's cost\n")
+    if torch.cuda.is_available():
+        print(
+            resident_section(
+                stores, splits, torch.device("cuda"), warmup=warmup_gpu, steps=gpu_steps,
+                n_infer=len(stores[RESIDENT_SIZE]), try_compile=not args.no_compile,
+            )
+        )  # fmt: skip
+    else:
+        print(
+            "GPU: none, so no GPU rows; these are the CPU's (float32: bfloat16 autocast and "
+            "channels_last are CUDA-only).\n"
+        )
+        print(
+            resident_section(
+                stores, splits, torch.device("cpu"), warmup=warmup_cpu, steps=steps_large,
+                n_infer=n_infer_large, try_compile=False,
+            )
+        )  # fmt: skip
 
     load1 = os.getloadavg()
     print(

@@ -5,7 +5,7 @@ Commands::
     twin         generate a synthetic twin in the real on-disk layout
     consolidate  read a data folder once into the workspace's content-addressed store
     split        write the random and spatial-block split files of that store
-    train        train one variant on one split with one seed
+    train        train one variant on one split with one seed (under torchrun: N processes)
     runs         train a share of the book's network runs (--shard i/n; SLURM arrays, torchrun)
     map          predict chapter 7's map, over several processes under torchrun
     book         execute every chapter with papermill and build the Jupyter Book
@@ -129,8 +129,11 @@ def _split(args) -> int:
 
 
 def _train(args) -> int:
+    """Train one run; inside ``torchrun --nproc-per-node N`` (WORLD_SIZE > 1) the N processes
+    train it together with DistributedDataParallel (see :mod:`soilnet.trainer`)."""
     from dataclasses import replace
 
+    from soilnet import distributed
     from soilnet.experiment import network_run_address
     from soilnet.splits import open_split, split_address
     from soilnet.store import find_store
@@ -143,7 +146,7 @@ def _train(args) -> int:
         "train.schedule": args.schedule, "train.clip_g_per_kg": args.clip,
         "train.augment": False if args.no_augment else None, "train.patience": args.patience,
         "train.stem_maxpool": False if args.no_maxpool else None, "train.device": args.device,
-        "train.weights_path": args.weights,
+        "train.weights_path": args.weights, "train.amp": False if args.no_amp else None,
     }  # fmt: skip
     config = _config(args, **_store_flags(args), **_split_flags(args), **flags)
     # The experiment's epochs for this variant and protocol, unless given for this run.
@@ -165,14 +168,19 @@ def _train(args) -> int:
         / "runs"
         / network_run_address(store, split_dir, args.split, args.fold, run_config)
     )
-    result = train(store, split, run_config, out, progress=True)
-    print(
-        json.dumps(
-            {"out": str(result.out_dir), "best_epoch": result.best_epoch,
-             "test": result.metrics["test"]},
-            indent=2,
-        )
-    )  # fmt: skip
+    ctx = distributed.init_from_env(run_config.device)
+    try:
+        result = train(store, split, run_config, out, progress=True)
+    finally:
+        distributed.shutdown()
+    if ctx.is_main:
+        print(
+            json.dumps(
+                {"out": str(result.out_dir), "best_epoch": result.best_epoch,
+                 "test": result.metrics["test"], "world_size": ctx.world_size},
+                indent=2,
+            )
+        )  # fmt: skip
     return 0
 
 
@@ -396,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--patience", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--no-amp",
+        action="store_true",
+        help="float32 on CUDA (default: bfloat16 autocast, channels_last, float16 images)",
+    )
     p.add_argument("--weights", help="local torchvision ResNet state dict")
     p.set_defaults(func=_train)
 

@@ -36,7 +36,7 @@ def predict(
 
     Args:
         model: a trained model (put in eval mode here).
-        images: normalised (N, C, S, S) tensor (``image`` of
+        images: normalised (N, C, S, S) float32 or float16 tensor (``image`` of
             :func:`soilnet.dataset.load_tensors`), or None for a climate-only variant.
         climate: normalised (N, T, F) tensor, or None.
         indices: rows to predict.
@@ -66,6 +66,8 @@ def predict(
         )
         if img is not None and device.type == "cuda" and amp:
             img = img.contiguous(memory_format=torch.channels_last)
+        elif img is not None and img.dtype != torch.float32:
+            img = img.float()  # float16 images of the GPU path, without autocast
         with torch.autocast(
             device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
         ):

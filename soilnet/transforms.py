@@ -98,18 +98,27 @@ def random_dihedral(images: torch.Tensor, generator: torch.Generator | None = No
     The 8 elements of the dihedral group keep north-south/east-west structure intact up to
     symmetry and need no interpolation (the authors' arbitrary-angle rotation with nearest
     neighbour and reflect padding does). ``images``: (B, C, H, W) with H == W.
+
+    The choices are drawn on the generator's device (the CPU without one), so a CUDA generator
+    keeps the whole augmentation on the GPU, without a host round trip.
     """
-    b = images.shape[0]
-    choice = torch.randint(0, 8, (b,), generator=generator, device="cpu")
-    out = images.clone()
-    for k in range(8):
-        sel = torch.nonzero(choice == k).flatten()
-        if len(sel) == 0:
-            continue
-        sel = sel.to(images.device)
-        block = images.index_select(0, sel)
-        if k >= 4:
-            block = block.flip(-1)
-        block = torch.rot90(block, k % 4, dims=(-2, -1))
-        out.index_copy_(0, sel, block)
+    where = generator.device if generator is not None else torch.device("cpu")
+    choice = torch.randint(0, 8, (images.shape[0],), generator=generator, device=where)
+    return dihedral(images, choice)
+
+
+def dihedral(images: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+    """Element ``choice[b]`` of the dihedral group applied to image ``b``: a flip of the last
+    axis when ``choice >= 4``, then ``choice % 4`` counter-clockwise quarter turns.
+
+    Branch-free (selects among the 8 transformed batches), so on a GPU it needs no
+    synchronisation with the host. ``images``: (B, C, H, W) with H == W; ``choice``: int (B,).
+    """
+    choice = choice.to(images.device)
+    flip = (choice >= 4).view(-1, 1, 1, 1)
+    base = torch.where(flip, images.flip(-1), images)
+    turns = (choice % 4).view(-1, 1, 1, 1)
+    out = base
+    for k in (1, 2, 3):
+        out = torch.where(turns == k, torch.rot90(base, k, dims=(-2, -1)), out)
     return out

@@ -239,3 +239,14 @@ def test_store_grid_tiles_are_the_store_rows(twin_store):
     assert usable.all() and reasons == {}
     assert len(dataset.StoreGrid(twin_store)) == len(twin_store)
     assert next(grid.tiles(5, image=False)).sample["image"] is None
+
+
+def test_float16_images_of_the_gpu_path(twin_store, norm):
+    """``image_dtype=float16`` (the CUDA path with mixed precision) rounds the float32 z-scores
+    to float16 and leaves everything else as it is."""
+    full = load_tensors(twin_store, norm, TargetTransform())
+    half = load_tensors(twin_store, norm, TargetTransform(), image_dtype=torch.float16)
+    assert half["image"].dtype == torch.float16 and half["image"].shape == full["image"].shape
+    assert torch.equal(half["image"], full["image"].half())
+    for key in ("climate", "target", "point_id", "xy"):
+        assert torch.equal(half[key], full[key]), key

@@ -86,3 +86,13 @@ def test_loaded_run_reproduces_its_predictions(twin_store, twin_split, tmp_path)
     np.testing.assert_allclose(
         pred, written.loc[twin_store.point_ids, "predicted_g_per_kg"].to_numpy(), rtol=1e-5
     )
+
+
+def test_predict_takes_float16_images():
+    """float16 images (the GPU path's store) are computed in float32 without autocast."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", in_channels=14, stem_maxpool=False)
+    images = torch.randn(6, 14, 16, 16).half()
+    rows = np.arange(6)
+    out = predict(model, images, None, rows, scale_g_per_kg=1.0)
+    np.testing.assert_allclose(out, predict(model, images.float(), None, rows, scale_g_per_kg=1.0))

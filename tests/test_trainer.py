@@ -670,3 +670,16 @@ def test_consolidate_split_and_train_only_read_the_data_folder(copy_twin, tmp_pa
     assert changed == [], f"the data folder changed: {changed}"
     assert find_store(copy_twin, TINY_STORE, work / "stores").path == store.path
     assert {p.name for p in work.iterdir()} == {"stores", "splits", "runs"}
+
+
+def test_prepare_batch_computes_float16_images_in_float32(twin_store, twin_split):
+    """Without autocast (CPU, or --no-amp), float16 images from the GPU path become float32."""
+    norm = Normalization.fit(twin_store.images, twin_store.climate, twin_split.train)
+    tensors = load_tensors(twin_store, norm, TargetTransform(), image_dtype=torch.float16)
+    rows = torch.as_tensor(twin_split.train[:4])
+    cnn = build_model("resnet18", in_channels=14, stem_maxpool=False)
+    gen = torch.Generator().manual_seed(0)
+    cpu = torch.device("cpu")
+    img, _, _ = prepare_batch(tensors, rows, cnn, tiny("resnet18", augment=False), gen, cpu, False)
+    assert img.dtype == torch.float32
+    assert torch.equal(img, tensors["image"][rows].float())

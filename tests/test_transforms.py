@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from soilnet.transforms import Normalization, random_dihedral
+from soilnet.transforms import Normalization, dihedral, random_dihedral
 
 
 def dihedral_group(image: torch.Tensor) -> list[torch.Tensor]:
@@ -88,3 +88,33 @@ def test_normalization_without_climate():
     norm = Normalization.fit(images, None, np.arange(4))
     assert norm.climate_mean == [] and norm.climate_std == []
     assert norm.image_mean == [1.0, 1.0]
+
+
+def _dihedral_by_selection(images, generator):
+    """The per-element loop random_dihedral used before it became branch-free (the reference)."""
+    choice = torch.randint(0, 8, (images.shape[0],), generator=generator, device="cpu")
+    out = images.clone()
+    for k in range(8):
+        sel = torch.nonzero(choice == k).flatten()
+        block = images.index_select(0, sel)
+        block = torch.rot90(block.flip(-1) if k >= 4 else block, k % 4, dims=(-2, -1))
+        out.index_copy_(0, sel, block)
+    return out
+
+
+def test_branch_free_dihedral_equals_the_selection_loop():
+    """The same generator gives the same images as before: CPU training results are unchanged."""
+    images = torch.randn(64, 3, 8, 8)
+    a = random_dihedral(images, generator=torch.Generator().manual_seed(11))
+    b = _dihedral_by_selection(images, torch.Generator().manual_seed(11))
+    assert torch.equal(a, b)
+    half = random_dihedral(images.half(), generator=torch.Generator().manual_seed(11))
+    assert half.dtype == torch.float16 and torch.equal(half, b.half())
+
+
+def test_dihedral_applies_the_given_elements():
+    image = torch.arange(16.0).reshape(1, 1, 4, 4)
+    group = dihedral_group(image[0])
+    out = dihedral(image.expand(8, 1, 4, 4), torch.arange(8))
+    for k in range(8):
+        assert torch.equal(out[k], group[k]), k
