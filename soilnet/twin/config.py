@@ -28,9 +28,10 @@ class TwinConfig:
         climate_variables: variables written under ``climate/``.
         noise: how the patches' random fields are drawn: ``"per-cell"`` (a seeded PCG64
             generator and Gaussian filtering per cell: every twin written before the setting
-            existed) or ``"counter"`` (location-keyed Philox streams and batched exact spectral
-            synthesis, :mod:`soilnet.twin.fields`: many times faster to render, same field
-            statistics, different values). Points and maps of a world both use its scheme.
+            existed) or ``"counter"`` (counter-based streams keyed by the location and
+            batched exact spectral synthesis, :mod:`soilnet.twin.fields`: 2.6 times faster to
+            render at 64 px, the same field covariance, different values). Points and maps of
+            a world both use its scheme.
     """
 
     n_points: int = 5000
@@ -66,8 +67,9 @@ class TwinConfig:
 
 #: Named twin sizes: ``smoke`` for tests and quick looks, ``default`` for the CPU book,
 #: ``paper`` for the paper's 21,859 points at 64 x 64 px. ``paper`` uses the ``"counter"`` noise
-#: scheme, whose 1 km map renders many times faster at 64 px; ``smoke`` and ``default`` keep the
-#: ``"per-cell"`` scheme, so their twins, and the book's results on them, are unchanged.
+#: scheme, whose 1 km map renders 2.6 times faster at 64 px (``benchmarks/README.md``);
+#: ``smoke`` and ``default`` keep ``"per-cell"``, so their twins, and the book's results on
+#: them, are unchanged.
 TWINS: dict[str, TwinConfig] = {
     "smoke": TwinConfig(n_points=400, patch_size_px=32),
     "default": TwinConfig(n_points=5000, patch_size_px=32),

@@ -380,7 +380,8 @@ class SyntheticWorld:
             x, y: float (n,) EPSG:3035 metres; bias: (n, 6) land-cover propensities with the
                 calibrated offsets; elev: (n,) regional elevation, metres.
             image: float32 (n, 14, S, S), written.
-            per_point: float64 (n, 13), written with the draws of :meth:`_point_draws`.
+            per_point: float64 (n, 13), written with the draws of :meth:`_point_draws`, or
+                of :func:`soilnet.twin.fields.per_point_values` under the counter scheme.
             stats: float64 (n, 5), written with :data:`_PIXEL_STATS`.
         """
         cfg = self.config
