@@ -193,16 +193,41 @@ def spectral_fields(coef: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """
     n, n_fields, m = coef.shape[:3]
     s = basis.shape[0]
-    if m * m * _COEF_BOUND * float(np.abs(basis).max()) ** 2 >= 2.0**53:
+    gram, col_sums = _gram(basis)
+    big = max(m * m * float(np.abs(basis).max()) ** 2, m * float(gram.max()))
+    if big * _COEF_BOUND >= 2.0**53:
         raise ConfigurationError(f"Patches of {s} px are too large for the counter noise.")
     q = np.round(coef.astype(np.float64) * COEF_SCALE).reshape(-1, m)
     # Two products over all fields at once: (field, p, q) x (j, q) then (field, j, p) x (i, p).
     half = (q @ basis.T).reshape(n * n_fields, m, s).transpose(0, 2, 1).reshape(-1, m)
     field = (half @ basis.T).reshape(n, n_fields, s * s)
-    sd = field.std(axis=-1)[..., None]
+    # The patch SD from the coefficients, B Q B^T with G = B^T B: the sum of squares is
+    # sum((Q G) * (G Q)) and the sum 1^T B Q B^T 1; m x m work per field instead of passes over
+    # S x S pixels (measured: the pixel SD was a third of the fields' time at 64 px). The
+    # products are exact integers; the sums that are not run per field along fixed axes, so
+    # they too are the same in any batch.
+    blocks = q.reshape(n * n_fields, m, m)
+    q_g = (q @ gram).reshape(n * n_fields, m, m)
+    g_q = (blocks.transpose(0, 2, 1).reshape(-1, m) @ gram).reshape(n * n_fields, m, m)
+    sum_sq = (q_g * g_q.transpose(0, 2, 1)).sum(axis=(1, 2))
+    total = ((blocks * col_sums[None, None, :]).sum(axis=2) * col_sums[None, :]).sum(axis=1)
+    mean = total / (s * s)
+    var = np.maximum(sum_sq / (s * s) - mean * mean, 0.0)
+    scale = (1.0 / np.maximum(np.sqrt(var), 1e-9)).reshape(n, n_fields, 1)
     out = np.empty((n, n_fields, s * s), np.float32)
-    np.divide(field, np.maximum(sd, 1e-9), out=out)
+    np.multiply(field, scale, out=out)
     return out.reshape(n, n_fields, s, s)
+
+
+@functools.lru_cache(maxsize=16)
+def _gram_cached(key: bytes, s: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    basis = np.frombuffer(key).reshape(s, m)
+    return basis.T @ basis, basis.sum(axis=0)
+
+
+def _gram(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(G = B^T B, column sums of B) of an integer basis, exact (integers below 2**53)."""
+    return _gram_cached(basis.tobytes(), *basis.shape)
 
 
 def counter_noise(seed: int, x, y, size_px: int):
