@@ -29,8 +29,8 @@ class TwinConfig:
         noise: how the patches' random fields are drawn: ``"per-cell"`` (a seeded PCG64
             generator and Gaussian filtering per cell: every twin written before the setting
             existed) or ``"counter"`` (counter-based streams keyed by the location and
-            batched exact spectral synthesis, :mod:`soilnet.twin.fields`: 2.6 times faster to
-            render at 64 px, the same field covariance, different values). Points and maps of
+            batched exact spectral synthesis, :mod:`soilnet.twin.fields`: about 2.5 times
+            faster to render at 64 px, the same field covariance, different values). Points and maps of
             a world both use its scheme.
     """
 
@@ -67,7 +67,7 @@ class TwinConfig:
 
 #: Named twin sizes: ``smoke`` for tests and quick looks, ``default`` for the CPU book,
 #: ``paper`` for the paper's 21,859 points at 64 x 64 px. ``paper`` uses the ``"counter"`` noise
-#: scheme, whose 1 km map renders 2.6 times faster at 64 px (``benchmarks/README.md``);
+#: scheme, whose 1 km map renders about 2.5 times faster at 64 px (``benchmarks/README.md``);
 #: ``smoke`` and ``default`` keep ``"per-cell"``, so their twins, and the book's results on
 #: them, are unchanged.
 TWINS: dict[str, TwinConfig] = {
