@@ -1,19 +1,21 @@
 #!/usr/bin/env python
-"""Benchmark of the twin's renderer: cells per second, before and after batching (not a test).
+"""Benchmark of the twin's renderer: cells per second of both noise schemes (not a test).
 
 ``SyntheticWorld.render`` renders cells in small chunks (:data:`soilnet.twin.world.
-RENDER_CHUNK_PIXELS`) on :data:`~soilnet.twin.world.RENDER_THREADS` threads, with per-band
-reflectance and all-patch indices. "before" is the original renderer, kept as
-``_reference_render`` in ``tests/twin/test_render_batch.py`` (the test that holds the two to
-bit-identical output) and loaded from there. For each patch size the script renders the same
-cells of the 10 km map grid with both, alternately, checks the outputs are bit-identical, and
-prints the median rate over the rounds, the speed-up and the projected time of the 1 km Europe
-map (``--map-cells`` land cells, default 4.4 M) for that profile on this CPU.
+RENDER_CHUNK_PIXELS`) on :data:`~soilnet.twin.world.RENDER_THREADS` threads. Three renderers
+render the same cells of the 10 km map grid, alternately, for each patch size:
 
-A second table splits the batched renderer's time per cell into its parts that no batching
-removes: the location-seeded draws (one numpy generator per cell, 11 x S x S standard normals:
-the random streams that keep written twins unchanged) and the Gaussian smoothing of those
-fields (scipy.ndimage, whose operation order the output is bit-identical to).
+- "original": the renderer before batching, kept as ``_reference_render`` in
+  ``tests/twin/test_render_batch.py`` and loaded from there (per-cell noise);
+- "per-cell": today's renderer with ``TwinConfig.noise = "per-cell"`` (the default; smoke and
+  default twins), checked bit-identical to the original;
+- "counter": ``noise = "counter"`` (:mod:`soilnet.twin.fields`; the paper twin), checked
+  bit-identical between the whole batch and its first cells rendered one at a time.
+
+It prints the median rate over the rounds, the speed-ups over the original and the projected
+time of the 1 km Europe map (``--map-cells`` land cells, default 4.4 M) on this CPU. A second
+table splits each scheme's time per cell into the noise (draws and smoothing) and the rest
+(reflectance, indices, slope, clouds, latent values, climate), on one thread.
 
 Usage::
 
@@ -35,6 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run from a checkout without installing the package: the repository root goes on sys.path.
@@ -43,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 import soilnet.twin.world as world_module  # noqa: E402
 from soilnet.grid import grid_cells  # noqa: E402
 from soilnet.twin import TWINS, SyntheticWorld  # noqa: E402
+from soilnet.twin.fields import counter_noise  # noqa: E402
 from soilnet.twin.surface import LAND_COVER, smooth_unit  # noqa: E402
 
 #: Land cells of the 1 km Europe map grid (``grid_cells(1000)``), about 4.4 million.
@@ -74,45 +78,91 @@ def same(a, b) -> bool:
     )
 
 
+def first(r, k: int):
+    """The first ``k`` cells of a render."""
+    return type(r)(r.image[:k], r.climate[:k], r.latent.iloc[:k].reset_index(drop=True))
+
+
+def one_by_one(world, x, y):
+    parts = [world.render(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
+    return type(parts[0])(
+        np.concatenate([p.image for p in parts]),
+        np.concatenate([p.climate for p in parts]),
+        pd.concat([p.latent for p in parts], ignore_index=True),
+    )
+
+
 def hours(cells: int, rate: float) -> str:
     return f"{cells / rate / 3600:,.1f} h"
 
 
+def noise_seconds(world, x, y) -> float:
+    """Seconds one thread spends on the noise of these cells (draws and smoothing)."""
+    cfg, n_cls = world.config, len(LAND_COVER)
+    start = time.perf_counter()
+    step = max(1, world_module.RENDER_CHUNK_PIXELS // cfg.patch_size_px**2)
+    for lo in range(0, len(x), step):
+        xs, ys = x[lo : lo + step], y[lo : lo + step]
+        if cfg.noise == "counter":
+            with world_module._blas_controller().limit(limits=1, user_api="blas"):
+                counter_noise(cfg.seed, xs, ys, cfg.patch_size_px)
+        else:
+            white, _ = world._point_draws(xs, ys)
+            smooth_unit(white[:, :n_cls], 3.0)
+            smooth_unit(white[:, n_cls:], 4.0)
+            smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)
+    return time.perf_counter() - start
+
+
 def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str]:
-    """(row of the rate table or None if outputs differ, row of the parts table)."""
+    """(row of the rate table or None if a check fails, rows of the parts table)."""
     profile = PROFILE_OF_SIZE.get(size, "paper")
-    world = SyntheticWorld(replace(TWINS[profile], patch_size_px=size))
-    world.render(x[:8], y[:8])  # warm-up
-    before, after = [], []
+    base = replace(TWINS[profile], patch_size_px=size)
+    worlds = {
+        noise: SyntheticWorld(replace(base, noise=noise)) for noise in ("per-cell", "counter")
+    }
+    for w in worlds.values():
+        w.render(x[:8], y[:8])  # warm-up
+    rates = {"original": [], "per-cell": [], "counter": []}
     for _ in range(args.rounds):
-        t_old, old = timed(lambda: old_render(world, x, y, with_climate=True, standardised=True))
-        t_new, new = timed(lambda: world.render(x, y))
+        w = worlds["per-cell"]
+        t_old, old = timed(lambda w=w: old_render(w, x, y, with_climate=True, standardised=True))
+        t_new, new = timed(lambda w=w: w.render(x, y))
+        t_ctr, ctr = timed(lambda: worlds["counter"].render(x, y))
         if not same(old, new):
+            print(f"ERROR: {size} px: per-cell batched differs from the original", file=sys.stderr)
             return None, ""
-        before.append(args.cells / t_old)
-        after.append(args.cells / t_new)
-    del old, new
-    r_old, r_new = statistics.median(before), statistics.median(after)
+        rates["original"].append(args.cells / t_old)
+        rates["per-cell"].append(args.cells / t_new)
+        rates["counter"].append(args.cells / t_ctr)
+    k = min(16, args.cells)
+    if not same(first(ctr, k), one_by_one(worlds["counter"], x[:k], y[:k])):
+        print(f"ERROR: {size} px: counter cells differ alone and in a batch", file=sys.stderr)
+        return None, ""
+    del old, new, ctr
+    r = {name: statistics.median(v) for name, v in rates.items()}
     row = (
-        f"| {size} | {profile} | {r_old:,.0f} | {r_new:,.0f} | {r_new / r_old:.1f}x "
-        f"| {hours(args.map_cells, r_old)} | {hours(args.map_cells, r_new)} | yes |"
+        f"| {size} | {profile} | {r['original']:,.0f} | {r['per-cell']:,.0f} "
+        f"| {r['per-cell'] / r['original']:.1f}x | {r['counter']:,.0f} "
+        f"| {r['counter'] / r['original']:.1f}x | {hours(args.map_cells, r['original'])} "
+        f"| {hours(args.map_cells, r['per-cell'])} | {hours(args.map_cells, r['counter'])} |"
     )
-    # Parts of the batched renderer that stay: the seeded draws and the smoothing.
-    n_cls = len(LAND_COVER)
-    t_draw, (white, _) = timed(lambda: world._point_draws(x, y))
-
-    def smooth():
-        smooth_unit(white[:, :n_cls], 3.0)
-        smooth_unit(white[:, n_cls:], 4.0)
-        smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)
-
-    t_smooth, _ = timed(smooth)
-    ms = 1e3 / args.cells
-    part = (
-        f"| {size} | {t_draw * ms:.2f} | {t_smooth * ms:.2f} | {ms / r_new * args.cells:.2f} "
-        f"| {args.cells / (t_draw + t_smooth):,.0f} |"
-    )
-    return row, part
+    # Where each scheme's time goes, on one thread.
+    parts = []
+    for noise, w in worlds.items():
+        saved = world_module.RENDER_THREADS
+        world_module.RENDER_THREADS = 1
+        try:
+            t_all, _ = timed(lambda w=w: w.render(x, y))
+        finally:
+            world_module.RENDER_THREADS = saved
+        t_noise = noise_seconds(w, x, y)
+        ms = 1e3 / args.cells
+        parts.append(
+            f"| {size} | {noise} | {t_noise * ms:.2f} | {(t_all - t_noise) * ms:.2f} "
+            f"| {t_all * ms:.2f} |"
+        )
+    return row, "\n".join(parts)
 
 
 def main(argv=None) -> int:
@@ -146,24 +196,23 @@ def main(argv=None) -> int:
     for size in args.sizes:
         row, part = bench_size(size, x, y, args, old_render)
         if row is None:
-            print(f"ERROR: {size} px: batched rendering differs from the original", file=sys.stderr)
             return 1
         rows.append(row)
         parts.append(part)
 
     print(f"## Cells per second ({args.map_cells / 1e6:.1f} M-cell 1 km Europe map projected)\n")
     print(
-        "| patch (px) | profile | before (cells/s) | after (cells/s) | speed-up "
-        "| 1 km map, before | 1 km map, after | bit-identical |"
+        "| patch (px) | profile | original (cells/s) | per-cell (cells/s) | speed-up "
+        "| counter (cells/s) | speed-up | 1 km map, original | 1 km map, per-cell "
+        "| 1 km map, counter |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
-    print("\n## Where the batched renderer's time goes (single thread, per cell)\n")
+    print("\n## Where each scheme's time goes (one thread, per cell)\n")
     print(
-        "| patch (px) | seeded draws (ms) | Gaussian smoothing (ms) | whole render, "
-        "threaded (ms) | ceiling of draws + smoothing on one core (cells/s) |"
+        "| patch (px) | noise scheme | noise: draws + smoothing (ms) | the rest (ms) | whole (ms) |"
     )
-    print("|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|")
     print("\n".join(parts))
     print(
         f"\nLoad average at end: {os.getloadavg()[0]:.2f} (1 min). "

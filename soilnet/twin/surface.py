@@ -75,6 +75,10 @@ def reflectance(
     formulation ``where(crop, (1 - v) soil + v veg, where(bare, 0.95 soil + 0.05 veg,
     signature * vigour))``, so the result does not depend on how cells are batched.
 
+    Computed in the dtype of ``d_pix`` (float32 or float64; float64 for other inputs): the
+    ``"counter"`` noise scheme renders in float32, which halves the memory traffic; float64
+    inputs go through exactly the operations they always did.
+
     Args:
         cover: int (N, S, S) land-cover class per pixel (index into :data:`LAND_COVER`).
         d_pix: float (N, S, S) soil darkness per pixel.
@@ -84,36 +88,40 @@ def reflectance(
         pix_noise: float (N, S, S) unit sensor noise.
 
     Returns:
-        float64 (N, 7, S, S) reflectance in 0..1.
+        (N, 7, S, S) reflectance in 0..1, float32 for float32 ``d_pix``, else float64.
     """
     cover = np.asarray(cover)
-    out = np.empty((cover.shape[0], len(_SOIL), *cover.shape[1:]))
+    d_pix = np.asarray(d_pix)
+    dtype = np.float32 if d_pix.dtype == np.float32 else np.float64
+    out = np.empty((cover.shape[0], len(_SOIL), *cover.shape[1:]), dtype)
     is_crop = cover == _CROPLAND
     is_bare = cover == _BARELAND
-    soil_dark = np.exp(-0.22 * np.asarray(d_pix, float))
-    veg_frac = np.clip(0.15 + 0.12 * (2 * np.asarray(u_veg) - 1) * 1.7, 0, 0.6)[:, None, None]
+    soil_dark = np.exp(-0.22 * d_pix.astype(dtype, copy=False))
+    u_veg = np.asarray(u_veg, float)
+    veg_frac = np.clip(0.15 + 0.12 * (2 * u_veg - 1) * 1.7, 0, 0.6).astype(dtype)[:, None, None]
     crop_soil = 1 - veg_frac
-    vigour_base = 0.08 * np.asarray(vigour_z, float)
-    illum = np.exp(0.06 * np.asarray(illum_z, float))[:, None, None]
-    gain = 1 + 0.04 * pix_noise
-    offset = 0.004 * np.roll(pix_noise, 1, axis=-1)
-    refl = np.empty(cover.shape)
-    soil = np.empty(cover.shape)
-    tmp = np.empty(cover.shape)
+    vigour_base = 0.08 * np.asarray(vigour_z).astype(dtype, copy=False)
+    illum = np.exp(0.06 * np.asarray(illum_z, float)).astype(dtype)[:, None, None]
+    gain = 1 + 0.04 * pix_noise.astype(dtype, copy=False)
+    offset = 0.004 * np.roll(pix_noise, 1, axis=-1).astype(dtype, copy=False)
+    signatures, soil_refl, veg_refl = (t.astype(dtype) for t in (_SIGNATURES, _SOIL, _VEG))
+    refl = np.empty(cover.shape, dtype)
+    soil = np.empty(cover.shape, dtype)
+    tmp = np.empty(cover.shape, dtype)
     for b in range(len(_SOIL)):
-        np.take(_SIGNATURES[:, b], cover, out=refl)
+        np.take(signatures[:, b], cover, out=refl)
         if _VIGOUR[b] != 0:
             # Vegetated pixels: signature * (1 + 0.08 z * weight); a zero weight multiplies by
             # exactly 1, so those bands are skipped. Crop and bare pixels are replaced below.
-            np.multiply(vigour_base, _VIGOUR[b], out=tmp)
+            np.multiply(vigour_base, float(_VIGOUR[b]), out=tmp)
             tmp += 1
             refl *= tmp
-        np.multiply(_SOIL[b], soil_dark, out=soil)
+        np.multiply(soil_refl[b], soil_dark, out=soil)
         np.multiply(crop_soil, soil, out=tmp)
-        tmp += veg_frac * _VEG[b]
+        tmp += veg_frac * veg_refl[b]
         np.copyto(refl, tmp, where=is_crop)
         np.multiply(0.95, soil, out=tmp)
-        tmp += 0.05 * _VEG[b]
+        tmp += 0.05 * veg_refl[b]
         np.copyto(refl, tmp, where=is_bare)
         refl *= illum
         refl *= gain
@@ -156,7 +164,7 @@ def patch_image(refl: np.ndarray, dem: np.ndarray, out: np.ndarray | None = None
     """Stack the 14 bands in :data:`soilnet.bands.BAND_NAMES` order.
 
     Args:
-        refl: float (N, 7, S, S) reflectance.
+        refl: float (N, 7, S, S) reflectance (float32 indices are computed in float32).
         dem: float (N, S, S) elevation, metres.
         out: optional float32 (N, 14, S, S) array to write into (e.g. a slice of a larger
             batch); returned.
@@ -168,11 +176,16 @@ def patch_image(refl: np.ndarray, dem: np.ndarray, out: np.ndarray | None = None
     if out is None:
         out = np.empty((n, len(BAND_NAMES), *refl.shape[2:]), np.float32)
     out[:, :n_refl] = refl
-    # The indices of soilnet.bands.compute_indices, for all patches at once.
+    # The indices of soilnet.bands.compute_indices, for all patches at once; float32
+    # reflectance (the "counter" scheme) is differenced in float32, without float64 copies.
     for k, (a, b) in enumerate(INDEX_FORMULAS.values()):
-        out[:, n_refl + k] = normalized_difference(
-            refl[:, SPECTRAL_BANDS.index(a)], refl[:, SPECTRAL_BANDS.index(b)]
-        )
+        ra, rb = refl[:, SPECTRAL_BANDS.index(a)], refl[:, SPECTRAL_BANDS.index(b)]
+        if refl.dtype == np.float32:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.divide(ra - rb, ra + rb, out=out[:, n_refl + k])
+            out[:, n_refl + k][(ra + rb) == 0] = np.nan
+        else:
+            out[:, n_refl + k] = normalized_difference(ra, rb)
     out[:, BAND_NAMES.index("elevation")] = dem
     out[:, BAND_NAMES.index("slopePCT")] = slope_percent(dem)
     return out

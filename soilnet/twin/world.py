@@ -3,7 +3,9 @@
 Covariates, patches, climate series and SOC can be rendered for any location in the EU-28 land
 area (EPSG:3035), so training points and a wall-to-wall map grid come from the same world.
 Everything is deterministic given ``seed``: per-location randomness is drawn from a generator
-seeded by ``(seed, round(x), round(y))``, so a location renders the same alone or in a batch.
+seeded by ``(seed, round(x), round(y))``, so a location renders the same alone or in a batch;
+:attr:`TwinConfig.noise` chooses how (``"per-cell"``: :meth:`SyntheticWorld._point_draws` and
+Gaussian filtering; ``"counter"``: :mod:`soilnet.twin.fields`).
 
 Causal model (log space, variance shares settable; defaults 35/15/15/10/25 %)::
 
@@ -29,6 +31,8 @@ means of :mod:`soilnet.twin.oracle`.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +46,7 @@ from soilnet.geo import laea_to_lonlat, lonlat_to_laea
 from soilnet.grid import grid_cells, sample_land_points
 from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P, monthly_climate
 from soilnet.twin.config import TwinConfig
+from soilnet.twin.fields import counter_noise
 from soilnet.twin.oracle import oracle_columns
 from soilnet.twin.surface import (
     LAND_COVER,
@@ -72,6 +77,14 @@ RENDER_THREADS = min(2, os.cpu_count() or 1)
 #: Per-cell summaries of the rendered pixels: centre class, soil visible, context cover,
 #: context relief, centre elevation.
 _PIXEL_STATS = ("centre", "soil_visible", "context_cover", "context_relief", "elevation_m")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (inspected once: it walks them)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _rff(rng: np.random.Generator, n_features: int, length_m: float):
@@ -287,12 +300,21 @@ class SyntheticWorld:
             )
 
         threads = min(RENDER_THREADS, len(chunks))
-        if threads > 1:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(job, chunks))
-        else:
-            for sl in chunks:
-                job(sl)
+        # The counter scheme's matrix products are small, one per chunk on each render
+        # thread: BLAS threads on top of those oversubscribe the cores (measured on 2 cores:
+        # 5 times slower), so BLAS runs single-threaded while rendering.
+        blas_limit = (
+            _blas_controller().limit(limits=1, user_api="blas")
+            if cfg.noise == "counter"
+            else contextlib.nullcontext()
+        )
+        with blas_limit:
+            if threads > 1:
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(job, chunks))
+            else:
+                for sl in chunks:
+                    job(sl)
         d, eps = per_point[:, n_cls], per_point[:, n_cls + 2]
         drought_k = per_point[:, n_cls + 5].astype(int)
         centre = stats[:, 0].astype(int)
@@ -358,12 +380,20 @@ class SyntheticWorld:
             x, y: float (n,) EPSG:3035 metres; bias: (n, 6) land-cover propensities with the
                 calibrated offsets; elev: (n,) regional elevation, metres.
             image: float32 (n, 14, S, S), written.
-            per_point: float64 (n, 13), written with the draws of :meth:`_point_draws`.
+            per_point: float64 (n, 13), written with the draws of :meth:`_point_draws`, or
+                of :func:`soilnet.twin.fields.per_point_values` under the counter scheme.
             stats: float64 (n, 5), written with :data:`_PIXEL_STATS`.
         """
         cfg = self.config
         s, n_cls = cfg.patch_size_px, len(LAND_COVER)
-        white, per_point[:] = self._point_draws(x, y)
+        if cfg.noise == "counter":
+            per_point[:], lc_noise, aux, pix_noise = counter_noise(cfg.seed, x, y, s)
+        else:
+            white, per_point[:] = self._point_draws(x, y)
+            lc_noise = smooth_unit(white[:, :n_cls], 3.0)
+            # Soil texture, vigour, relief, cloud, stray gaps.
+            aux = smooth_unit(white[:, n_cls:], 4.0)
+            pix_noise = smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)[:, 0]
         jitter = 0.5 * per_point[:, :n_cls]
         d, illum_z = per_point[:, n_cls], per_point[:, n_cls + 1]
         u_veg, u_cloud = per_point[:, n_cls + 3], per_point[:, n_cls + 4]
@@ -371,8 +401,8 @@ class SyntheticWorld:
 
         # Land cover per pixel: argmax over classes of regional propensity + point jitter +
         # smooth pixel noise (first maximum, as np.argmax).
-        lc_noise = smooth_unit(white[:, :n_cls], 3.0)
-        level = (bias + jitter)[:, :, None, None]
+        # In the fields' dtype: float32 under the "counter" scheme, float64 (unchanged) else.
+        level = (bias + jitter).astype(lc_noise.dtype, copy=False)[:, :, None, None]
         best = lc_noise[:, 0] + level[:, 0]
         cover = np.zeros(best.shape, np.intp)
         for k in range(1, n_cls):
@@ -381,14 +411,13 @@ class SyntheticWorld:
             np.copyto(best, score, where=higher)
             cover[higher] = k
         c0 = s // 2
-        aux = smooth_unit(white[:, n_cls:], 4.0)  # soil texture, vigour, relief, cloud, spare
         refl = reflectance(
             cover,
-            d[:, None, None] + 0.3 * aux[:, 0],
+            d.astype(aux.dtype, copy=False)[:, None, None] + 0.3 * aux[:, 0],
             u_veg,
             aux[:, 1],
             illum_z,
-            smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)[:, 0],
+            pix_noise,
         )
         dem = patch_elevation(elev, relief_z, aux[:, 2])
         patch_image(refl, dem, out=image)
