@@ -157,10 +157,10 @@ def applies_to(study: Study) -> bool:
 def chapter_study(profile="smoke", data_dir=None, work_dir=None, overrides=None, device="auto"):
     """The study of chapter 8: the one chapter 1 recorded in ``work_dir`` (settings checked
     against it), else the profile with overrides; the chapter needs nothing chapter 1 made."""
-    from soilnet.workspace import _resolve_path
+    from soilnet.workspace import REPO_ROOT, _resolve_path
 
-    work = _resolve_path(work_dir)
-    if work is not None and (work / "study.json").is_file():
+    work = _resolve_path(work_dir) or REPO_ROOT / "runs" / profile
+    if (work / "study.json").is_file():
         return Study.open(profile, data_dir, work_dir, overrides, device)
     return Study.create(profile, data_dir, work_dir, overrides, device)
 

@@ -235,3 +235,11 @@ def test_chapter_8_says_it_does_not_run_on_real_data(tmp_path):
     text, images = _outputs(path)
     assert images == 0 and "holds real data" in text
     assert not (tmp_path / "work" / "falsification").exists()
+
+
+def test_chapter_8_follows_chapter_1s_record_when_there_is_one(tmp_path):
+    fresh = falsification.chapter_study("smoke", None, str(tmp_path), None, "cpu")
+    assert fresh.config.falsification == resolve("smoke").falsification
+    fresh.write_record()  # as chapter 1 does
+    with pytest.raises(ConfigurationError, match="falsification.epochs: recorded 1, given 2"):
+        falsification.chapter_study("smoke", None, str(tmp_path), ["falsification.epochs=2"])
