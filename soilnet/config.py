@@ -33,8 +33,8 @@ import yaml
 
 from soilnet.bands import BAND_NAMES, CLIMATE_VARIABLES, OPTICAL_BANDS, PAPER_CLIP_G_PER_KG
 from soilnet.errors import ConfigurationError
-from soilnet.models import VARIANTS
-from soilnet.twin.config import TWINS, TwinConfig
+from soilnet.models import BACKBONES, VARIANTS
+from soilnet.twin.config import SHARE_NAMES, TWINS, TwinConfig
 
 SCHEDULES = ("step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
@@ -243,6 +243,59 @@ class MapConfig:
 
 
 @dataclass(frozen=True)
+class FalsificationConfig:
+    """The twin as an instrument (chapter 8): grids of twins that differ in one variance share.
+
+    Every twin of every grid has the same points, seed and patch size; one component's share
+    takes each of ``levels`` in turn, the other shares rescaled so the five sum to 1
+    (:func:`soilnet.twin.share_grid`). The networks train with the ``train`` section's settings.
+
+    Attributes:
+        components: the shares varied, one grid each (``pixel``, ``context``, ``climate``,
+            ``spatial``).
+        levels: the planted shares, increasing, starting at 0.
+        n_points: points of every twin.
+        patch_size_px: patch size of every twin and of its store.
+        backbone: CNN of the networks (a ResNet of :data:`soilnet.models.BACKBONES`).
+        epochs: epochs of every network.
+        seeds: seeds of every model, networks and forests.
+        attention: also train ``<backbone>_glam`` on the context twins for GLAM's gain over
+            the plain CNN (the climate twins train it anyway, as the hybrid's ablation).
+    """
+
+    components: tuple[str, ...] = ("pixel", "context", "climate", "spatial")
+    levels: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)
+    n_points: int = 5000
+    patch_size_px: int = 64
+    backbone: str = "resnet101"
+    epochs: int = 30
+    seeds: tuple[int, ...] = (0, 1, 2)
+    attention: bool = True
+
+    def __post_init__(self):
+        varied = tuple(n for n in SHARE_NAMES if n != "noise")
+        for name in self.components:
+            _choice("falsification.components", name, varied)
+        if not self.components or not self.seeds:
+            raise ConfigurationError(
+                "falsification.components and falsification.seeds must not be empty."
+            )
+        levels = list(self.levels)
+        if len(levels) < 2 or levels[0] != 0 or levels != sorted(set(levels)) or levels[-1] >= 1:
+            raise ConfigurationError(
+                "falsification.levels must be at least two increasing shares starting at 0 and "
+                f"below 1 (e.g. [0, 0.3]); got {self.levels!r}."
+            )
+        _choice("falsification.backbone", self.backbone, tuple(BACKBONES))
+        if self.epochs < 1 or self.n_points < 50 or self.patch_size_px < 8:
+            raise ConfigurationError(
+                "falsification.epochs must be >= 1, falsification.n_points >= 50 and "
+                f"falsification.patch_size_px >= 8; got {self.epochs}, {self.n_points}, "
+                f"{self.patch_size_px}."
+            )
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """The whole configuration of one book run.
 
@@ -251,6 +304,7 @@ class StudyConfig:
         twin: the synthetic twin generated when no data folder is given.
         store, split, train, experiment, map: the parts above. ``train`` holds the shared
             hyperparameters; each run takes its variant, seed and epochs from ``experiment``.
+        falsification: the twin grids of chapter 8.
     """
 
     name: str
@@ -260,6 +314,7 @@ class StudyConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     map: MapConfig = field(default_factory=MapConfig)
+    falsification: FalsificationConfig = field(default_factory=FalsificationConfig)
 
     def run_config(self, variant: str, seed: int, protocol: str) -> TrainConfig:
         """The TrainConfig of one network run of the experiment."""
@@ -273,7 +328,9 @@ class StudyConfig:
 _CPU_VARIANTS = ("resnet18", "resnet18_glam", "resnet18_glam_lstm")
 
 
-def _cpu_profile(name: str, epochs: int, block_km: float, map_km: float):
+def _cpu_profile(
+    name: str, epochs: int, block_km: float, map_km: float, falsification: FalsificationConfig
+):
     """A CPU profile: ResNet-18 variants at 32 px without the stem max-pool, 2 seeds, 3 folds.
 
     Spatial CV trains ResNet-18 and the hybrid only (GLAM alone is left out to bound the time).
@@ -286,13 +343,27 @@ def _cpu_profile(name: str, epochs: int, block_km: float, map_km: float):
             variants=_CPU_VARIANTS, seeds=(0, 1), epochs=epochs, epochs_lstm=epochs,
             spatial_variants=("resnet18", "resnet18_glam_lstm"),
         ),
-        map=MapConfig(resolution_km=map_km),
+        map=MapConfig(resolution_km=map_km), falsification=falsification,
     )  # fmt: skip
 
 
+#: Chapter 8 on CPU: small twins at 16 px, ResNet-18 without the stem max-pool, few epochs.
+_FALSIFY_SMOKE = FalsificationConfig(
+    components=("context", "spatial"), levels=(0.0, 0.4), n_points=240, patch_size_px=16,
+    backbone="resnet18", epochs=1, seeds=(0,), attention=False,
+)  # fmt: skip
+_FALSIFY_DEFAULT = FalsificationConfig(
+    components=("context", "climate", "spatial"), levels=(0.0, 0.4), n_points=800,
+    patch_size_px=16, backbone="resnet18", epochs=3, seeds=(0, 1), attention=True,
+)  # fmt: skip
+
 PROFILES: dict[str, StudyConfig] = {
-    "smoke": _cpu_profile("smoke", epochs=2, block_km=300.0, map_km=100.0),
-    "default": _cpu_profile("default", epochs=6, block_km=200.0, map_km=20.0),
+    "smoke": _cpu_profile(
+        "smoke", epochs=2, block_km=300.0, map_km=100.0, falsification=_FALSIFY_SMOKE
+    ),
+    "default": _cpu_profile(
+        "default", epochs=6, block_km=200.0, map_km=20.0, falsification=_FALSIFY_DEFAULT
+    ),
     "paper": StudyConfig(
         name="paper", twin=TWINS["paper"], store=StoreConfig(patch_size_px=64),
         split=SplitConfig(block_km=100.0, k_folds=5), train=TrainConfig(),
@@ -407,7 +478,8 @@ def flatten(config: StudyConfig) -> dict[str, Any]:
 def from_dict(data: dict) -> StudyConfig:
     """Rebuild a :class:`StudyConfig` from :meth:`StudyConfig.to_dict` (e.g. a JSON record)."""
     flat = {f"{s}.{k}": v for s, values in data.items() if s != "name" for k, v in values.items()}
-    base = StudyConfig(name=data["name"])
+    # A section the record lacks (written before it existed) is the profile's.
+    base = PROFILES.get(data["name"], StudyConfig(name=data["name"]))
     return apply_overrides(base, flat)
 
 

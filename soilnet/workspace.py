@@ -9,6 +9,7 @@ The data folder is only read. Under the work directory (``runs/<profile>`` by de
     runs/<address>/                  network runs (soilnet.trainer) and baseline runs
                                      (soilnet.experiment), by store, split, fold, settings
     map/<address>/                   chapter 7: Cloud-Optimized GeoTIFFs, by run and map settings
+    falsification/                   chapter 8: the grid twins and their workspaces, by twin
     timings.json                     the book runner's chapter times
 
 A run's address hashes its store fingerprint, split address and fold, its resolved settings
@@ -36,6 +37,7 @@ CHAPTERS = {
     5: "05_uncertainty",
     6: "06_distributions",
     7: "07_european_map",
+    8: "08_twin_instrument",
 }
 #: The map chapter: the only one with the ``grid_dir`` parameter.
 MAP_CHAPTER = 7

@@ -17,6 +17,7 @@ One module per figure family, all re-exported here (``from soilnet import plotti
 - :mod:`~soilnet.plotting.uncertainty`: interval calibration, PIT histograms and the error
   against the dissimilarity index of the area of applicability.
 - :mod:`~soilnet.plotting.attention`: GLAM's local spatial attention beside the patches.
+- :mod:`~soilnet.plotting.falsification`: planted share against measured gain on the twin grids.
 - :mod:`~soilnet.plotting._base`: the figure class, colours and input checks they share.
 """
 
@@ -48,6 +49,7 @@ from soilnet.plotting.europe import (
     plot_points_map,
     plot_soc_map,
 )
+from soilnet.plotting.falsification import plot_planted_gains
 from soilnet.plotting.training import plot_loss_curves
 from soilnet.plotting.uncertainty import plot_calibration, plot_di_error, plot_pit_histograms
 
@@ -68,6 +70,7 @@ __all__ = [
     "plot_loss_curves",
     "plot_map_layer",
     "plot_observed_vs_predicted",
+    "plot_planted_gains",
     "plot_patch_gallery",
     "plot_pit_histograms",
     "plot_point_errors",

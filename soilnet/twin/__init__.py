@@ -4,7 +4,7 @@ The real inputs of SoilNet (LUCAS points, Landsat-8 patches, TerraClimate series
 fetched offline, so every default command, test, Binder and Colab session runs on this twin.
 
 - :mod:`~soilnet.twin.config`: :class:`TwinConfig`, the named twins :data:`TWINS`,
-  :func:`with_shares`.
+  :func:`with_shares`, :func:`share_grid`.
 - :mod:`~soilnet.twin.world`: :class:`SyntheticWorld`, the continuous world and its causal SOC
   model; renders any EPSG:3035 location.
 - :mod:`~soilnet.twin.surface`: the patch pixels (reflectance, indices, terrain, clouds).
@@ -19,9 +19,17 @@ Example::
 """
 
 from soilnet.twin.climate import CLIMATE_MONTHS, CLIMATE_START, monthly_climate
-from soilnet.twin.config import SHARE_NAMES, TWINS, TwinConfig, resolve_twin, with_shares
+from soilnet.twin.config import (
+    SHARE_NAMES,
+    TWINS,
+    TwinConfig,
+    resolve_twin,
+    share_grid,
+    with_shares,
+)
 from soilnet.twin.oracle import (
     clipped_lognormal_mean,
+    component_withheld_lognormal,
     conditional_lognormal,
     noise_floor_lognormal,
     observable_lognormal,
@@ -51,6 +59,7 @@ __all__ = [
     "SyntheticWorld",
     "TwinConfig",
     "clipped_lognormal_mean",
+    "component_withheld_lognormal",
     "conditional_lognormal",
     "lucas_point_ids",
     "monthly_climate",
@@ -59,6 +68,7 @@ __all__ = [
     "oracle_columns",
     "patch_transform",
     "resolve_twin",
+    "share_grid",
     "with_shares",
     "write_twin",
 ]

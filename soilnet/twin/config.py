@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from soilnet.bands import CLIMATE_VARIABLES
@@ -112,3 +113,49 @@ def with_shares(config: TwinConfig, **shares: float) -> TwinConfig:
     scale = (1 - fixed) / max(sum(current[k] for k in rest), 1e-12)
     new = {k: shares.get(k, current[k] * scale) for k in SHARE_NAMES}
     return replace(config, shares=tuple(new[k] for k in SHARE_NAMES))
+
+
+def share_grid(base: TwinConfig, component: str, levels: Sequence[float]) -> list[TwinConfig]:
+    """Twins that differ from ``base`` only in the variance share of one component.
+
+    One twin per level: ``component`` gets the level, the other four shares are rescaled in
+    proportion to ``base``'s so the five still sum to 1 (:func:`with_shares`). Seed, points,
+    patch size and every other setting stay ``base``'s, so every twin of the grid has the same
+    points, patches and climate series; only SOC differs.
+
+    What stays fixed is the sum of the shares, the variance of log SOC in units of the world's
+    scale ``sigma`` when the components are uncorrelated. The world refits ``mu`` and ``sigma``
+    to the LUCAS quartiles for each twin (:class:`~soilnet.twin.SyntheticWorld`), and c1 and c2
+    are correlated (both read the land cover), so the realised variance of log SOC moves a
+    little across a grid; :func:`soilnet.falsification.log_variance` measures it.
+
+    Example: ``share_grid(TWINS["default"], "spatial", [0.0, 0.2, 0.4])``.
+
+    Args:
+        base: the twin to start from.
+        component: a name of :data:`SHARE_NAMES`.
+        levels: the component's shares, each in [0, 1).
+
+    Returns:
+        one :class:`TwinConfig` per level, in the order given.
+
+    Raises:
+        ConfigurationError: an unknown component, a level outside [0, 1), or a ``base`` whose
+            other shares are all 0 (nothing to rescale).
+    """
+    if component not in SHARE_NAMES:
+        raise ConfigurationError(
+            f"Unknown share {component!r} for share_grid; accepted: {SHARE_NAMES}."
+        )
+    bad = [lv for lv in levels if not 0 <= lv < 1]
+    if bad:
+        raise ConfigurationError(
+            f"share_grid levels must lie in [0, 1) (the other shares need room); got {bad}."
+        )
+    others = sum(s for k, s in zip(SHARE_NAMES, base.shares, strict=True) if k != component)
+    if others <= 0:
+        raise ConfigurationError(
+            f"share_grid cannot vary {component!r}: the other shares of base are all 0, so "
+            "there is nothing to rescale; start from a twin with other shares above 0."
+        )
+    return [with_shares(base, **{component: float(lv)}) for lv in levels]

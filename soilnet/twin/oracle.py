@@ -124,6 +124,41 @@ def noise_floor_lognormal(
     return a + sigma * math.sqrt(shares[3]) * np.asarray(c4, float), sigma * math.sqrt(shares[4])
 
 
+def component_withheld_lognormal(
+    mu: float, sigma: float, shares: Sequence[float], components, withheld: int
+) -> tuple[np.ndarray, float]:
+    """(a, b) of log SOC given every component c1..c4 but one: the noise floor without it.
+
+    The withheld component is taken as a standard normal independent of the others, so its
+    share moves from the mean into the spread: ``a = mu + sigma * sum_(k != j) sqrt(s_k) c_k``,
+    ``b = sigma * sqrt(s_j + s5)``. This is exact for c4 (a Gaussian field) and an
+    approximation for c1 (which correlates with c2 through the land cover) and c3 (a drought
+    count, not normal). :func:`clipped_lognormal_mean` of (a, b), compared with the noise floor,
+    gives what knowing the component is worth on given points (:mod:`soilnet.falsification`).
+
+    Args:
+        mu, sigma: the world's fitted log-SOC location and scale.
+        shares: the five variance shares.
+        components: float (N, 4) standardised c1..c4.
+        withheld: 0..3, the column of ``components`` left out.
+
+    Returns:
+        (a float64 (N,), b float).
+
+    Raises:
+        ValueError: ``components`` is not (N, 4) or ``withheld`` is not 0..3.
+    """
+    c = np.asarray(components, float)
+    if c.ndim != 2 or c.shape[1] != 4:
+        raise ValueError(f"components must be (N, 4) c1..c4; got shape {c.shape}.")
+    if withheld not in range(4):
+        raise ValueError(f"withheld must be 0..3 (c1..c4); got {withheld!r}.")
+    sh = np.sqrt(np.asarray(shares, float))
+    keep = [k for k in range(4) if k != withheld]
+    a = mu + sigma * (c[:, keep] @ sh[keep])
+    return a, sigma * math.sqrt(shares[withheld] + shares[4])
+
+
 def observable_lognormal(
     mu: float,
     sigma: float,
