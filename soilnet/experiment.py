@@ -666,27 +666,25 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
         check_grid_points(grid, resolution_m, grid_dir)
         key = {"run": run.name, "map": asdict(settings), "grid": grid.fingerprint}
         out = study.map_dir / address(key)
-        result = _finished_map(out)
-        if result is None:
-            out.mkdir(parents=True, exist_ok=True)
-            result = predict_store_grid(
-                model, norm, grid, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
+        result = _map_once(
+            out,
+            lambda path: predict_store_grid(
+                model, norm, grid, resolution_m, path, scale_g_per_kg=scale,
                 progress=study.progress, **tiles,
-            )  # fmt: skip
-            _record_map(result)
+            ),
+        )  # fmt: skip
         return result, None
     out = study.map_dir / address({"run": run.name, "map": asdict(settings)})
     world = _twin_world(study)
-    result = _finished_map(out)
-    if result is None:
-        out.mkdir(parents=True, exist_ok=True)
-        result = predict_world_grid(
-            model, norm, world, resolution_m, out / "soc_map.tif", scale_g_per_kg=scale,
+    result = _map_once(
+        out,
+        lambda path: predict_world_grid(
+            model, norm, world, resolution_m, path, scale_g_per_kg=scale,
             progress=study.progress, **tiles,
-        )  # fmt: skip
-        if result is None:
-            return None, None  # a rank of torchrun -m soilnet map other than 0
-        _record_map(result)
+        ),
+    )  # fmt: skip
+    if result is None:
+        return None, None  # a rank of torchrun -m soilnet map other than 0
     truth = out / "truth_map.tif"
     if not truth.is_file():  # deterministic: the world's noise floor on this grid
         truth_world_grid(world, resolution_m, truth)
@@ -694,6 +692,18 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
 
 
 MAP_RECORD = "soc_map.json"
+
+
+def _map_once(out: Path, write):
+    """The map at ``out``: the one already there, else ``write(out / "soc_map.tif")``'s,
+    recorded beside it. None on a torchrun rank other than 0 (rank 0 writes)."""
+    result = _finished_map(out)
+    if result is None:
+        out.mkdir(parents=True, exist_ok=True)
+        result = write(out / "soc_map.tif")
+        if result is not None:
+            _record_map(result)
+    return result
 
 
 def _finished_map(out: Path):

@@ -489,10 +489,13 @@ def outcomes(gains: pd.DataFrame, config: FalsificationConfig) -> pd.DataFrame:
                         f" Its best validation epoch was its last ({config.epochs} epochs) in "
                         f"{n_last} of {n} seeds: "
                         + (
-                            "it was still improving, so more epochs may find the effect."
+                            "the full model was still improving overall when training stopped, "
+                            "so this run cannot say whether more epochs would recover the "
+                            "component (the validation RMSE measures all of SOC, not this "
+                            "component's part of it)."
                             if n_last
-                            else "it had stopped improving, so more epochs alone are unlikely "
-                            "to find it."
+                            else "the full model had stopped improving on validation, so more "
+                            "epochs of this schedule are unlikely to recover it."
                         )
                     )
         rows.append(

@@ -66,6 +66,8 @@ RK_SUFFIX = "+rk"
 #: The forests of chapter 3 that get residual kriging (the other baselines have no covariates).
 FORESTS = ("rf_paper", "rf_strong")
 #: Candidate variogram models, each fitted with a nugget.
+#: The variogram recorded when no model of :data:`VARIOGRAM_MODELS` fits: a pure nugget.
+NUGGET_ONLY = "nugget"
 VARIOGRAM_MODELS = {
     "Exponential": gs.Exponential,
     "Spherical": gs.Spherical,
@@ -138,10 +140,17 @@ def fit_residual_variogram(
             continue
         if np.isfinite(r2):
             fits[name] = (model, float(r2))
-    if not fits:
-        raise DataFormatError(f"No variogram model fits the residuals' {keep.sum()} lag bins.")
-    name = max(fits, key=lambda k: fits[k][1])
-    model = fits[name][0]
+    if fits:
+        name = max(fits, key=lambda k: fits[k][1])
+        model = fits[name][0]
+    else:
+        # No shape fits the empirical variogram (a few dozen points, or residuals without a
+        # spatial structure to fit): a pure nugget, under which kriging adds nothing and the
+        # model's prediction stands. Recorded as model "nugget" with r2 NaN.
+        name, model = NUGGET_ONLY, gs.Exponential(
+            dim=2, var=0.0, len_scale=max_lag_km / 10, nugget=max(sill, 1e-12)
+        )
+        fits[name] = (model, float("nan"))
     record = {
         "model": name, "sill": float(model.sill), "partial_sill": float(model.var),
         "nugget": float(model.nugget), "len_scale_km": float(model.len_scale),

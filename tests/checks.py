@@ -145,3 +145,17 @@ def assert_cog(src, transform) -> None:
     assert math.isnan(src.nodata)
     assert src.compression.name.lower() == "deflate"
     assert src.transform == transform
+
+
+def error_outputs(notebook_path) -> list:
+    """The error outputs of an executed notebook (empty when every cell ran)."""
+    import nbformat
+
+    nb = nbformat.read(notebook_path, as_version=4)
+    return [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]

@@ -54,6 +54,20 @@ def test_rk_helps_between_training_points_not_far_from_them(field):
     assert np.all(np.abs(far.residual_g_per_kg) < 0.5)
 
 
+def test_without_a_fitting_variogram_kriging_leaves_the_prediction(field, monkeypatch):
+    class NeverFits(gs.Exponential):
+        def fit_variogram(self, *args, **kwargs):
+            raise RuntimeError("curve_fit gave up")
+
+    monkeypatch.setattr(kriging, "VARIOGRAM_MODELS", {"Exponential": NeverFits})
+    xy_m, y, effect = field
+    result = regression_kriging(xy_m[:80], y[:80], effect[:80], xy_m[80:120], effect[80:120])
+    assert result.variogram["model"] == kriging.NUGGET_ONLY
+    np.testing.assert_array_equal(result.residual_g_per_kg, 0.0)
+    np.testing.assert_array_equal(result.predicted_g_per_kg, effect[80:120])
+    assert np.allclose(result.variance_g2_per_kg2, np.var(y[:80] - effect[:80]))
+
+
 def test_neighbourhood_kriging_is_gstools_simple_kriging_with_every_point(field):
     xy_m, y, effect = field
     model, _ = fit_residual_variogram(xy_m[:300], (y - effect)[:300])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from checks import error_outputs
 
 from soilnet.errors import ConfigConflictError, MissingOutputError
 from soilnet.runner import ChapterFailed, execute_chapter, run_book
@@ -106,15 +107,8 @@ def test_every_chapter_executes_and_the_book_builds(smoke_book):
     root, timings = smoke_book
     executed = root / "_build" / "book_src" / "notebooks"
     for name in CHAPTERS.values():
+        assert not error_outputs(executed / f"{name}.ipynb"), f"{name} has error outputs"
         nb = nbformat.read(executed / f"{name}.ipynb", as_version=4)
-        errors = [
-            o
-            for c in nb.cells
-            if c.cell_type == "code"
-            for o in c.get("outputs", [])
-            if o.output_type == "error"
-        ]
-        assert not errors, f"{name} has error outputs"
         params = [
             c
             for c in nb.cells
