@@ -147,8 +147,9 @@ def fit_residual_variogram(
         # No shape fits the empirical variogram (a few dozen points, or residuals without a
         # spatial structure to fit): a pure nugget, under which kriging adds nothing and the
         # model's prediction stands. Recorded as model "nugget" with r2 NaN.
-        name, model = NUGGET_ONLY, gs.Exponential(
-            dim=2, var=0.0, len_scale=max_lag_km / 10, nugget=max(sill, 1e-12)
+        name, model = (
+            NUGGET_ONLY,
+            gs.Exponential(dim=2, var=0.0, len_scale=max_lag_km / 10, nugget=max(sill, 1e-12)),
         )
         fits[name] = (model, float("nan"))
     record = {
