@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from soilnet.comparison import BEATS, Comparison, paired_rmse_difference
+from soilnet.comparison import BEATS, LOSES, Comparison, paired_rmse_difference
 from soilnet.config import ExperimentConfig, FalsificationConfig
 from soilnet.errors import ConfigurationError
 from soilnet.twin import SHARE_NAMES, TwinConfig, share_grid
@@ -426,9 +426,16 @@ def outcomes(gains: pd.DataFrame, config: FalsificationConfig) -> pd.DataFrame:
             wins = table[table["verdict"] == BEATS]
             if wins.empty:
                 outcome = CONTROL_HOLDS
+                losses = table[table["verdict"] == LOSES]["share"]
                 text = (
-                    f"{what}: a control, and it holds: the full model beats its ablation at no "
-                    f"share. At share {zero.share:g} the gain is {_gain_text(zero)}; at share "
+                    f"{what}: a control, and it holds: at none of the planted shares does the "
+                    "full model beat its ablation"
+                    + (
+                        f" (it loses to it at share {', '.join(f'{s:g}' for s in losses)})"
+                        if len(losses)
+                        else ""
+                    )
+                    + f". At share {zero.share:g} the gain is {_gain_text(zero)}; at share "
                     f"{top.share:g} it is {_gain_text(top)}."
                 )
             else:
