@@ -161,21 +161,34 @@ def prepare_data(study: Study) -> dict:
 
 
 # ---------------------------------------------------------------------------------- chapter 2
-def _train_config(study: Study, key: RunKey):
+def _network_run(study: Study, key: RunKey, store, *, train: bool = True, before=None):
+    """Make sure one network run is finished: reuse a complete run made from identical inputs,
+    else train it (``before(folder)`` is called first) unless ``train`` is False.
+
+    Returns:
+        (run folder, ``"reused"``, ``"trained"`` or ``"missing"``).
+    """
     from dataclasses import replace
 
-    return replace(study.config.run_config(key.model, key.seed, key.protocol), device=study.device)
-
-
-def _is_finished(path: Path, store, split, config) -> bool:
-    """A run folder whose record is complete and made from identical inputs."""
     from soilnet.trainer import run_inputs
+    from soilnet.trainer import train as train_run
 
+    config = replace(
+        study.config.run_config(key.model, key.seed, key.protocol), device=study.device
+    )
+    split = study.split(key.protocol, key.fold, store)
+    path = run_dir(study, key, store)
     done = path / "run.json"
-    if not done.is_file():
-        return False
-    record = json.loads(done.read_text())
-    return bool(record.get("complete")) and record.get("inputs") == run_inputs(store, split, config)
+    if done.is_file():
+        record = json.loads(done.read_text())
+        if record.get("complete") and record.get("inputs") == run_inputs(store, split, config):
+            return path, "reused"  # finished with identical inputs: not retrained
+    if not train:
+        return path, "missing"
+    if before is not None:
+        before(path)
+    train_run(store, split, config, path, progress=study.progress)
+    return path, "trained"
 
 
 def train_networks(
@@ -196,19 +209,11 @@ def train_networks(
     Raises:
         MissingOutputError: with ``train=False``, naming every run not finished yet.
     """
-    from soilnet.trainer import train as train_run
-
     store = study.store()
     missing = []
     for key in plan(study, "network", protocol, variants, seeds):
-        config = _train_config(study, key)
-        split = study.split(protocol, key.fold, store)
-        path = run_dir(study, key, store)
-        if _is_finished(path, store, split, config):
-            continue  # finished with identical inputs: reused, not retrained
-        if train:
-            train_run(store, split, config, path, progress=study.progress)
-        else:
+        path, status = _network_run(study, key, store, train=train)
+        if status == "missing":
             missing.append(f"{key.describe()}: {path}")
     if missing:
         raise MissingOutputError(
@@ -235,21 +240,15 @@ def train_shard(study: Study, shard, *, log=print) -> list[tuple[RunKey, Path, s
     Returns:
         (run, folder, ``"trained"`` or ``"reused"``) for each run of the shard.
     """
-    from soilnet.trainer import train as train_run
-
     store = study.store()
     keys = shard.take(network_plan(study))
     out = []
     for number, key in enumerate(keys, 1):
-        config = _train_config(study, key)
-        split = study.split(key.protocol, key.fold, store)
-        path = run_dir(study, key, store)
-        if _is_finished(path, store, split, config):
-            out.append((key, path, "reused"))
-            continue
-        log(f"[shard {shard}] {number}/{len(keys)}: {key.describe()} -> {path}")
-        train_run(store, split, config, path, progress=study.progress)
-        out.append((key, path, "trained"))
+        before = lambda path, n=number, k=key: log(  # noqa: E731
+            f"[shard {shard}] {n}/{len(keys)}: {k.describe()} -> {path}"
+        )
+        path, status = _network_run(study, key, store, before=before)
+        out.append((key, path, status))
     return out
 
 

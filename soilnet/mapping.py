@@ -224,7 +224,9 @@ def _rank_shard() -> Shard | None:
     ``torchrun -m soilnet map``); None in a single process."""
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    from soilnet.distributed import is_distributed
+
+    if not is_distributed():
         return None
     return Shard(dist.get_rank(), dist.get_world_size())
 

@@ -4,51 +4,18 @@ split the tiles, rank 0 writes the COG, and it equals the single-process map val
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import rasterio
 from conftest import FINISHED_STUDY
+from torchrun import finish, launch
 
 from soilnet.experiment import make_map
-from soilnet.workspace import REPO_ROOT
 
 #: Seconds the 2-process map may take (about 20 s on 2 busy cores) before it is killed.
 TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
-    """``torchrun --nproc-per-node nproc -m soilnet ARGS`` on 127.0.0.1, killed (with every
-    worker) after :data:`TIMEOUT_S`."""
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
-        "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
-        "--master-port", str(free_port()), "-m", "soilnet", *args,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"torchrun {' '.join(args)} did not finish in {TIMEOUT_S} s:\n{err[-3000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def read(path) -> np.ndarray:
@@ -68,14 +35,17 @@ def no_map(finished):
         saved.rename(finished.map_dir)
 
 
-def test_two_ranks_write_the_single_process_map(no_map, one_thread):
+def test_two_ranks_write_the_single_process_map(no_map, one_thread, tmp_path):
     study = no_map
     sets = [a for o in FINISHED_STUDY for a in ("--set", o)]
-    proc = torchrun(
-        ["map", "--profile", "smoke", "--work-dir", str(study.work_dir), "--device", "cpu", *sets]
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    printed = json.loads(proc.stdout)  # rank 0 alone prints the result
+    log, printed_json = tmp_path / "map.log", tmp_path / "map.json"
+    job = launch(
+        ["-m", "soilnet", "map", "--profile", "smoke", "--work-dir", str(study.work_dir),
+         "--device", "cpu", *sets],
+        log, stdout=printed_json, env={"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    finish(job, log, TIMEOUT_S)
+    printed = json.loads(printed_json.read_text())  # rank 0 alone prints the result
     split_map, split_truth = read(printed["path"]), read(printed["truth"])
     assert printed["n_cells"] == int(np.isfinite(split_map).sum()) > 0
 

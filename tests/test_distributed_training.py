@@ -24,22 +24,17 @@ soilnet in each process, ~15 s there); less on an idle machine.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import pytest
 import torch
 from conftest import TINY_SPLIT, TINY_STORE
 from conftest import tiny_train_config as tiny
+from torchrun import finish, kill, launch
 
 from soilnet import distributed, trainer
 from soilnet.errors import ConfigurationError
@@ -47,7 +42,6 @@ from soilnet.trainer import run_inputs, train
 
 pytestmark = [pytest.mark.distributed, pytest.mark.usefixtures("one_thread")]
 
-REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
 #: The hybrid of every job: 2 epochs, augmentation and dropout on (the tiny config).
 HYBRID = tiny(epochs=2)
@@ -56,50 +50,6 @@ LSTM = tiny("lstm", epochs=2, dropout=0.0)
 #: Tolerance of the BatchNorm-free comparison (measured: 5e-8 g/kg).
 LSTM_RMSE_TOLERANCE_G_PER_KG = 1e-4
 JOB_TIMEOUT_S = 150
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(args: list[str], log: Path) -> subprocess.Popen:
-    """torchrun with 2 CPU processes on loopback."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(WORKER.parent)])}
-    if sys.platform.startswith("linux"):
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # stay on loopback whatever the hostname
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args,
-    ]  # fmt: skip
-    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-
-
-def _kill(job: subprocess.Popen) -> None:
-    """SIGKILL torchrun and its workers (torchrun starts each worker in a session of its own,
-    so the job's process group does not reach them), by their process IDs."""
-    try:
-        procs = [psutil.Process(job.pid)]
-        procs += procs[0].children(recursive=True)  # before the parent dies and they move
-    except psutil.NoSuchProcess:
-        procs = []
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=30)
-    job.wait(timeout=30)
-
-
-def _finish(job: subprocess.Popen, log: Path) -> None:
-    try:
-        code = job.wait(timeout=JOB_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        _kill(job)
-        pytest.fail(f"torchrun job ran over {JOB_TIMEOUT_S} s; log:\n{log.read_text()[-3000:]}")
-    assert code == 0, f"torchrun job failed ({code}); log:\n{log.read_text()[-3000:]}"
 
 
 def _cli_args(twin_dir: Path, workspace: Path, out: Path) -> list[str]:
@@ -130,30 +80,30 @@ def jobs(twin_dir, workspace, twin_store, twin_split_dir, tmp_path_factory):
     seconds = {}
 
     t0 = time.perf_counter()
-    job = _launch([str(WORKER), str(root / "spec.json")], root / "worker.log")
-    _finish(job, root / "worker.log")
+    job = launch([str(WORKER), str(root / "spec.json")], root / "worker.log")
+    finish(job, root / "worker.log", JOB_TIMEOUT_S)
     seconds["worker"] = time.perf_counter() - t0
 
     # A real kill: SIGKILL torchrun and both workers once the first epoch is checkpointed.
     t0 = time.perf_counter()
     last = out["resumed"] / "last.pt"
-    job = _launch(_cli_args(twin_dir, workspace, out["resumed"]), root / "killed.log")
+    job = launch(_cli_args(twin_dir, workspace, out["resumed"]), root / "killed.log")
     while not last.is_file():
         if job.poll() is not None:
             pytest.fail(
                 f"the job ended before its first epoch:\n{(root / 'killed.log').read_text()}"
             )
         if time.perf_counter() - t0 > JOB_TIMEOUT_S:
-            _kill(job)
+            kill(job)
             pytest.fail(f"no last.pt after {JOB_TIMEOUT_S} s:\n{(root / 'killed.log').read_text()}")
         time.sleep(0.02)
-    _kill(job)
+    kill(job)
     killed_epoch = torch.load(last, weights_only=False)["epoch"]
     seconds["killed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    job = _launch(_cli_args(twin_dir, workspace, out["resumed"]), root / "resumed.log")
-    _finish(job, root / "resumed.log")
+    job = launch(_cli_args(twin_dir, workspace, out["resumed"]), root / "resumed.log")
+    finish(job, root / "resumed.log", JOB_TIMEOUT_S)
     seconds["resumed"] = time.perf_counter() - t0
     print(f"torchrun jobs (s): { {k: round(v, 1) for k, v in seconds.items()} }")
     return {**out, "killed_epoch": killed_epoch, "printed": (root / "resumed.log").read_text()}
