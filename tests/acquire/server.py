@@ -627,6 +627,8 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict | None = None,
     ) -> None:
+        # Recorded before the reply: a client that has its answer must find its request logged.
+        self._record(status, len(body) if self.command != "HEAD" else 0, self.headers.get("Range"))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -635,7 +637,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self._record(status, len(body) if self.command != "HEAD" else 0, self.headers.get("Range"))
 
     def _json(self, payload: dict, status: int = 200) -> None:
         self._send(status, json.dumps(payload).encode())
@@ -698,6 +699,7 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if not rng:
             data = target.read_bytes() if self.command != "HEAD" else b""
+            self._record(200, len(data))
             self.send_response(200)
             self.send_header("Content-Type", "image/tiff")
             self.send_header("Content-Length", str(size))
@@ -705,7 +707,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
-            self._record(200, len(data))
             return
         spec = rng.split("=", 1)[1].split(",")[0].strip()
         a, _, b = spec.partition("-")
@@ -719,6 +720,7 @@ class _Handler(BaseHTTPRequestHandler):
         with open(target, "rb") as fh:
             fh.seek(start)
             data = fh.read(end - start + 1)
+        self._record(206, len(data) if self.command != "HEAD" else 0, rng)
         self.send_response(206)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -727,4 +729,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        self._record(206, len(data) if self.command != "HEAD" else 0, rng)
