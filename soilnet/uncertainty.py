@@ -597,3 +597,87 @@ def applicability(study: Study, protocol: str = "random", n_bins: int = 10) -> A
         points, pd.DataFrame(thresholds), pd.concat(tables, ignore_index=True),
         pd.DataFrame(summary),
     )  # fmt: skip
+
+
+def di_error_relation(app: Applicability, truth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Does the DI rank the test points by their error? One row per model.
+
+    ``spearman_abs_error`` is Spearman's correlation between DI and absolute error (g/kg);
+    ``mae_inside``/``mae_outside`` the mean absolute error inside and outside the AOA.
+
+    With the twin's ``truth`` (its ``noise_floor_clipped`` column), the error is also read
+    relative to the SOC level: the twin's noise is multiplicative (log-normal SOC), so a
+    point's absolute error grows with its expected SOC whatever the model, and a DI that
+    tracks the SOC level would rank absolute errors by level, not by extrapolation.
+    ``spearman_noise_floor`` is the DI's correlation with that level, E[min(SOC, 87) | c1..c4];
+    ``spearman_relative_error`` and ``rel_error_inside``/``_outside`` use the absolute error
+    divided by it (unitless). Real data has no such level, so those columns are NaN there.
+    """
+    floor = None
+    if truth is not None:
+        floor = truth.set_index("Point_ID")["noise_floor_clipped"]
+    rows = []
+    for model, g in app.points.groupby("model", sort=False):
+        di, err = g["di"].to_numpy(), g["abs_error_g_per_kg"].to_numpy()
+        inside = g["inside_aoa"].to_numpy(bool)
+        row = {
+            "protocol": g["protocol"].iat[0], "model": model, "label": model_label(model),
+            "n": int(di.size), "n_outside": int((~inside).sum()),
+            "spearman_abs_error": _spearman(di, err),
+            "mae_inside": _mean(err[inside]), "mae_outside": _mean(err[~inside]),
+        }  # fmt: skip
+        level = np.full(di.size, np.nan)
+        if floor is not None:
+            level = floor.reindex(g["Point_ID"].to_numpy()).to_numpy(np.float64)
+        rel = err / level
+        row.update(
+            spearman_noise_floor=_spearman(di, level),
+            spearman_relative_error=_spearman(di, rel),
+            rel_error_inside=_mean(rel[inside]),
+            rel_error_outside=_mean(rel[~inside]),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return np.nan
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a[ok], b[ok]).statistic)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if values.size and np.isfinite(values).all() else np.nan
+
+
+def di_relation_sentence(row: pd.Series) -> str:
+    """One Markdown sentence on a :func:`di_error_relation` row, its verdict by rule.
+
+    The DI *ranks* an error when its Spearman correlation with it is positive and the mean
+    error outside the AOA exceeds the mean inside; otherwise it does not.
+    """
+
+    def ranks(rho, inside, outside) -> str:
+        return "ranks" if rho > 0 and outside > inside else "does not rank"
+
+    absolute = ranks(row["spearman_abs_error"], row["mae_inside"], row["mae_outside"])
+    text = (
+        f"{row['label']} ({row['protocol']}, {row['n_outside']:,d} of {row['n']:,d} test "
+        f"points outside the AOA): the DI {absolute} absolute errors (Spearman "
+        f"{row['spearman_abs_error']:+.2f}; mean {row['mae_inside']:.2f} g/kg inside, "
+        f"{row['mae_outside']:.2f} outside)"
+    )
+    if np.isnan(row["spearman_relative_error"]):
+        return text + "."
+    relative = ranks(
+        row["spearman_relative_error"], row["rel_error_inside"], row["rel_error_outside"]
+    )
+    return text + (
+        f"; it correlates with the SOC level at {row['spearman_noise_floor']:+.2f} and "
+        f"{relative} errors relative to that level (Spearman "
+        f"{row['spearman_relative_error']:+.2f}; mean {row['rel_error_inside']:.2f} inside, "
+        f"{row['rel_error_outside']:.2f} outside)."
+    )

@@ -23,7 +23,8 @@ from soilnet.errors import ConfigurationError
 def test_profiles_compose_every_part():
     for name, config in PROFILES.items():
         assert config.name == name
-        assert config.twin.patch_size_px == config.store.patch_size_px
+        # The networks read the twin's patches at its size or resampled down, never up.
+        assert config.store.patch_size_px <= config.twin.patch_size_px
         for protocol in ("random", "spatial"):
             for variant in config.experiment.variants_for(protocol):
                 run = config.run_config(variant, 0, protocol)
@@ -31,6 +32,11 @@ def test_profiles_compose_every_part():
     # The CPU profiles share one training setup; the paper's is TrainConfig's defaults.
     assert PROFILES["paper"].train == TrainConfig()
     assert PROFILES["default"].train.lr == 1e-3 and not PROFILES["default"].train.stem_maxpool
+    # The default book's networks read the 32 px twin at 16 px (its time on 2 cores).
+    assert (PROFILES["default"].twin.patch_size_px, PROFILES["default"].store.patch_size_px) == (
+        32,
+        16,
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from soilnet.uncertainty import (
     FORESTS,
     applicability,
     coverage_table,
+    di_error_relation,
+    di_relation_sentence,
     forest_intervals,
     interval_scores,
     network_embedding,
@@ -160,3 +163,37 @@ def test_embed_is_the_concatenated_branch_features(variant, size):
         split = [emb[:, :1024], emb[:, 1024:]][: len(model.head.projections)]
         assert emb.shape == (3, sum(p[0].in_features for p in model.head.projections)) == (3, size)
         torch.testing.assert_close(model.head(split), model(image, climate))
+
+
+def _points(di, err, ids, inside):
+    return pd.DataFrame(
+        {"protocol": "random", "model": "rf_strong", "Point_ID": ids, "di": di,
+         "abs_error_g_per_kg": err, "inside_aoa": inside}
+    )  # fmt: skip
+
+
+def test_di_error_relation_separates_level_from_extrapolation():
+    # A world where high-DI points have low SOC and the noise is multiplicative: absolute
+    # errors fall with the DI, relative errors rise with it (the extrapolation the DI flags).
+    rng = np.random.default_rng(0)
+    n = 4000
+    di = rng.uniform(0, 1, n)
+    level = 40.0 * np.exp(-1.5 * di)  # expected SOC, g/kg
+    rel = np.abs(rng.normal(0, 0.3 + 0.4 * di))  # relative error grows with the DI
+    ids = np.arange(n) + 1000
+    points = _points(di, rel * level, ids, di <= 0.8)
+    truth = pd.DataFrame({"Point_ID": ids[::-1], "noise_floor_clipped": level[::-1]})
+    app = SimpleNamespace(points=points)
+    row = di_error_relation(app, truth).iloc[0]
+    assert row["n"] == n and row["n_outside"] == int((di > 0.8).sum())
+    assert row["spearman_noise_floor"] == pytest.approx(-1.0)
+    assert row["spearman_abs_error"] < 0 and row["mae_outside"] < row["mae_inside"]
+    assert row["spearman_relative_error"] > 0.2
+    assert row["rel_error_outside"] > 1.3 * row["rel_error_inside"]
+    # Real data: no level, the relative columns are NaN, the absolute ones unchanged.
+    real = di_error_relation(app, None).iloc[0]
+    assert np.isnan(real["spearman_relative_error"]) and np.isnan(real["rel_error_inside"])
+    assert real["spearman_abs_error"] == row["spearman_abs_error"]
+    assert di_relation_sentence(row).count("ranks") == 1  # absolute: does not; relative: does
+    assert "does not rank absolute errors" in di_relation_sentence(row)
+    assert "relative" not in di_relation_sentence(real)
