@@ -193,8 +193,7 @@ def spectral_fields(coef: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """
     n, n_fields, m = coef.shape[:3]
     s = basis.shape[0]
-    gram, col_sums = _gram(basis)
-    big = max(m * m * float(np.abs(basis).max()) ** 2, m * float(gram.max()))
+    gram, col_sums, big = _gram(basis)
     if big * _COEF_BOUND >= 2.0**53:
         raise ConfigurationError(f"Patches of {s} px are too large for the counter noise.")
     q = np.round(coef.astype(np.float64) * COEF_SCALE).reshape(-1, m)
@@ -220,13 +219,16 @@ def spectral_fields(coef: np.ndarray, basis: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _gram_cached(key: bytes, s: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _gram_cached(key: bytes, s: int, m: int) -> tuple[np.ndarray, np.ndarray, float]:
     basis = np.frombuffer(key).reshape(s, m)
-    return basis.T @ basis, basis.sum(axis=0)
+    gram = basis.T @ basis
+    big = max(m * m * float(np.abs(basis).max()) ** 2, m * float(gram.max()))
+    return gram, basis.sum(axis=0), big
 
 
-def _gram(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(G = B^T B, column sums of B) of an integer basis, exact (integers below 2**53)."""
+def _gram(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(G = B^T B, column sums of B, bound on the products' integers per unit coefficient) of
+    an integer basis, exact (integers below 2**53)."""
     return _gram_cached(basis.tobytes(), *basis.shape)
 
 

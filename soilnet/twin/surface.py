@@ -99,11 +99,15 @@ def reflectance(
     if out is None:
         out = np.empty((cover.shape[0], len(_SOIL), *cover.shape[1:]), dtype)
     is_crop = cover == _CROPLAND
-    is_bare = cover == _BARELAND
+    is_soil = is_crop | (cover == _BARELAND)
     soil_dark = np.exp(-0.22 * d_pix.astype(dtype, copy=False))
     u_veg = np.asarray(u_veg, float)
     veg_frac = np.clip(0.15 + 0.12 * (2 * u_veg - 1) * 1.7, 0, 0.6).astype(dtype)[:, None, None]
-    crop_soil = 1 - veg_frac
+    # Soil pixels mix soil and vegetation, ``w soil + v veg``: cropland (1 - v, v) with its
+    # patch's v, bare land (0.95, 0.05). Per-pixel weights give both classes in one pass, with
+    # the same products and sum per pixel as a formula per class.
+    soil_weight = np.where(is_crop, 1 - veg_frac, dtype(0.95))
+    veg_share = np.where(is_crop, veg_frac, dtype(0.05))
     vigour_base = 0.08 * np.asarray(vigour_z).astype(dtype, copy=False)
     illum = np.exp(0.06 * np.asarray(illum_z, float)).astype(dtype)[:, None, None]
     gain = 1 + 0.04 * pix_noise.astype(dtype, copy=False)
@@ -116,17 +120,19 @@ def reflectance(
         np.take(signatures[:, b], cover, out=refl)
         if _VIGOUR[b] != 0:
             # Vegetated pixels: signature * (1 + 0.08 z * weight); a zero weight multiplies by
-            # exactly 1, so those bands are skipped. Crop and bare pixels are replaced below.
-            np.multiply(vigour_base, float(_VIGOUR[b]), out=tmp)
-            tmp += 1
+            # exactly 1, so those bands are skipped, and so is a weight of 1. Crop and bare
+            # pixels are replaced below.
+            if _VIGOUR[b] == 1:
+                np.add(vigour_base, 1, out=tmp)
+            else:
+                np.multiply(vigour_base, float(_VIGOUR[b]), out=tmp)
+                tmp += 1
             refl *= tmp
         np.multiply(soil_refl[b], soil_dark, out=soil)
-        np.multiply(crop_soil, soil, out=tmp)
-        tmp += veg_frac * veg_refl[b]
-        np.copyto(refl, tmp, where=is_crop)
-        np.multiply(0.95, soil, out=tmp)
-        tmp += 0.05 * veg_refl[b]
-        np.copyto(refl, tmp, where=is_bare)
+        soil *= soil_weight
+        np.multiply(veg_share, veg_refl[b], out=tmp)
+        soil += tmp
+        np.copyto(refl, soil, where=is_soil)
         refl *= illum
         refl *= gain
         refl += offset

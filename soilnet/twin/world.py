@@ -404,13 +404,14 @@ class SyntheticWorld:
         # In the fields' dtype: float32 under the "counter" scheme, float64 (unchanged) else.
         level = (bias + jitter).astype(lc_noise.dtype, copy=False)[:, :, None, None]
         best = lc_noise[:, 0] + level[:, 0]
-        cover = np.zeros(best.shape, np.intp)
+        cover8 = np.zeros(best.shape, np.int8)  # 1-byte masked writes, indices after the loop
         score, higher = np.empty_like(best), np.empty(best.shape, bool)
         for k in range(1, n_cls):
             np.add(lc_noise[:, k], level[:, k], out=score)
             np.greater(score, best, out=higher)
-            np.copyto(best, score, where=higher)
-            np.copyto(cover, k, where=higher)
+            np.maximum(best, score, out=best)  # only compared with: ties need no care
+            np.copyto(cover8, k, where=higher)
+        cover = cover8.astype(np.intp)
         c0 = s // 2
         refl = reflectance(
             cover,
