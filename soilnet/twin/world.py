@@ -428,14 +428,14 @@ class SyntheticWorld:
         blob = aux[:, 3] > 1.0
         add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
 
-        stats[:, 0] = cover[:, c0, c0]
-        soil = np.zeros(cover.shape, bool)
+        stats[:, 0] = cover8[:, c0, c0]
+        soil = np.zeros(cover8.shape, bool)
         for cls in SOIL_CLASSES:
-            soil |= cover == LAND_COVER.index(cls)
+            soil |= cover8 == LAND_COVER.index(cls)
         stats[:, 1] = soil.any(axis=(1, 2))
         # Shares of woodland and wetland pixels: counts / pixels equal the boolean means.
-        stats[:, 2] = np.count_nonzero(cover == 1, axis=(1, 2)) / (s * s)
-        stats[:, 2] += 2 * (np.count_nonzero(cover == 5, axis=(1, 2)) / (s * s))
+        stats[:, 2] = np.count_nonzero(cover8 == 1, axis=(1, 2)) / (s * s)
+        stats[:, 2] += 2 * (np.count_nonzero(cover8 == 5, axis=(1, 2)) / (s * s))
         rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
         stats[:, 3] = -rel
         stats[:, 4] = dem[:, c0, c0]
