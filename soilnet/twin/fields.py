@@ -21,7 +21,8 @@ still depend on nothing but the seed and the cell's location:
   coefficients whose variances are the power spectrum of that smoothing
   (:func:`spectral_basis`); only the frequencies carrying all but 1e-4 of the variance are
   kept (27 x 27 coefficients at SD 3 px and 21 x 21 at 4 px for 64 px patches), instead of
-  S x S normals, and the sum is two matrix products, batched over all fields of all cells.
+  S x S normals, and the sum is two matrix products, batched over all fields (of all cells,
+  then of each cell).
   The period is the patch plus 8 SD, so the covariance never wraps round inside a patch (the
   per-cell scheme's reflecting edges make its fields slightly non-stationary near the border;
   these are stationary). The sensor noise (SD 0.5 px, nearly white) is white noise filtered
