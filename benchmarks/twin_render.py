@@ -14,8 +14,10 @@ render the same cells of the 10 km map grid, alternately, for each patch size:
 
 It prints the median rate over the rounds, the speed-ups over the original and the projected
 time of the 1 km Europe map (``--map-cells`` land cells, default 4.4 M) on this CPU. A second
-table splits each scheme's time per cell into the noise (draws and smoothing) and the rest
-(reflectance, indices, slope, clouds, latent values, climate), on one thread.
+table splits each scheme's time per cell, rendering on one thread, into its stages: the noise
+(draws and smoothing), reflectance, the indices and band copies, slope, clouds, the rest of
+the pixel work (land cover, patch statistics), climate, and the per-cell values (regional
+fields, latent values, reference columns).
 
 Usage::
 
@@ -26,7 +28,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import functools
 import importlib.util
 import os
 import platform
@@ -43,11 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run from a checkout without installing the package: the repository root goes on sys.path.
 sys.path.insert(0, str(ROOT))
 
+import soilnet.twin.surface as surface_module  # noqa: E402
 import soilnet.twin.world as world_module  # noqa: E402
 from soilnet.grid import grid_cells  # noqa: E402
 from soilnet.twin import TWINS, SyntheticWorld  # noqa: E402
-from soilnet.twin.fields import counter_noise  # noqa: E402
-from soilnet.twin.surface import LAND_COVER, smooth_unit  # noqa: E402
 
 #: Land cells of the 1 km Europe map grid (``grid_cells(1000)``), about 4.4 million.
 MAP_CELLS_1KM = 4_400_000
@@ -96,22 +99,67 @@ def hours(cells: int, rate: float) -> str:
     return f"{cells / rate / 3600:,.1f} h"
 
 
-def noise_seconds(world, x, y) -> float:
-    """Seconds one thread spends on the noise of these cells (draws and smoothing)."""
-    cfg, n_cls = world.config, len(LAND_COVER)
-    start = time.perf_counter()
-    step = max(1, world_module.RENDER_CHUNK_PIXELS // cfg.patch_size_px**2)
-    for lo in range(0, len(x), step):
-        xs, ys = x[lo : lo + step], y[lo : lo + step]
-        if cfg.noise == "counter":
-            with world_module._blas_controller().limit(limits=1, user_api="blas"):
-                counter_noise(cfg.seed, xs, ys, cfg.patch_size_px)
-        else:
-            white, _ = world._point_draws(xs, ys)
-            smooth_unit(white[:, :n_cls], 3.0)
-            smooth_unit(white[:, n_cls:], 4.0)
-            smooth_unit(white[:, n_cls + 4 : n_cls + 5], 0.5)
-    return time.perf_counter() - start
+#: Stages of the per-stage table: (column, object, attribute of the function it times).
+#: Nested calls count in the innermost stage only (slope runs inside patch_image).
+STAGES = (
+    ("noise", world_module, "counter_noise"),
+    ("noise", world_module, "smooth_unit"),
+    ("noise", SyntheticWorld, "_point_draws"),
+    ("reflectance", world_module, "reflectance"),
+    ("indices, bands", world_module, "patch_image"),
+    ("slope", surface_module, "slope_percent"),
+    ("clouds", world_module, "add_clouds"),
+    ("pixels, other", SyntheticWorld, "_render_pixels"),
+    ("climate", SyntheticWorld, "_climate"),
+)
+STAGE_NAMES = tuple(dict.fromkeys(name for name, _, _ in STAGES)) + ("per-cell values",)
+
+
+@contextlib.contextmanager
+def stage_timers(seconds: dict[str, float]):
+    """Time the :data:`STAGES` functions into ``seconds`` (exclusive of nested stages)."""
+    stack: list[float] = []  # time spent in nested stages, per open stage
+
+    def timed_stage(name, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            stack.append(0.0)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - start
+                nested = stack.pop()
+                seconds[name] = seconds.get(name, 0.0) + spent - nested
+                if stack:
+                    stack[-1] += spent
+
+        return wrapper
+
+    saved = [(obj, attr, getattr(obj, attr)) for _, obj, attr in STAGES]
+    try:
+        for name, obj, attr in STAGES:
+            setattr(obj, attr, timed_stage(name, getattr(obj, attr)))
+        yield seconds
+    finally:
+        for obj, attr, fn in saved:
+            setattr(obj, attr, fn)
+
+
+def stage_row(world, x, y, size: int) -> str:
+    """One row of the per-stage table: ms per cell of each stage, rendering on one thread."""
+    saved = world_module.RENDER_THREADS
+    world_module.RENDER_THREADS = 1
+    try:
+        with stage_timers({}) as seconds:
+            t_all, _ = timed(lambda: world.render(x, y))
+    finally:
+        world_module.RENDER_THREADS = saved
+    # The rest: regional fields, latent values and the reference columns, per batch.
+    seconds["per-cell values"] = t_all - sum(seconds.values())
+    ms = 1e3 / len(x)
+    cols = " | ".join(f"{seconds.get(name, 0.0) * ms:.3f}" for name in STAGE_NAMES)
+    return f"| {size} | {world.config.noise} | {cols} | {t_all * ms:.3f} |"
 
 
 def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str]:
@@ -148,20 +196,7 @@ def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str]:
         f"| {hours(args.map_cells, r['per-cell'])} | {hours(args.map_cells, r['counter'])} |"
     )
     # Where each scheme's time goes, on one thread.
-    parts = []
-    for noise, w in worlds.items():
-        saved = world_module.RENDER_THREADS
-        world_module.RENDER_THREADS = 1
-        try:
-            t_all, _ = timed(lambda w=w: w.render(x, y))
-        finally:
-            world_module.RENDER_THREADS = saved
-        t_noise = noise_seconds(w, x, y)
-        ms = 1e3 / args.cells
-        parts.append(
-            f"| {size} | {noise} | {t_noise * ms:.2f} | {(t_all - t_noise) * ms:.2f} "
-            f"| {t_all * ms:.2f} |"
-        )
+    parts = [stage_row(w, x, y, size) for w in worlds.values()]
     return row, "\n".join(parts)
 
 
@@ -208,11 +243,9 @@ def main(argv=None) -> int:
     )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
-    print("\n## Where each scheme's time goes (one thread, per cell)\n")
-    print(
-        "| patch (px) | noise scheme | noise: draws + smoothing (ms) | the rest (ms) | whole (ms) |"
-    )
-    print("|---:|---|---:|---:|---:|")
+    print("\n## Where each scheme's time goes (one thread, ms per cell)\n")
+    print(f"| patch (px) | noise scheme | {' | '.join(STAGE_NAMES)} | whole |")
+    print("|---:|---|" + "---:|" * (len(STAGE_NAMES) + 1))
     print("\n".join(parts))
     print(
         f"\nLoad average at end: {os.getloadavg()[0]:.2f} (1 min). "

@@ -94,3 +94,43 @@ def test_geographic_plane_keeps_its_slope():
     dem = np.repeat((0.08 * (lat - 60.0) * m_rad * math.pi / 180)[:, None], 40, axis=1)
     slope = slope_percent(dem, *raster_spacing_m(transform, dem.shape, True))
     np.testing.assert_allclose(slope[1:-1, 1:-1], 8.0, atol=0.01)
+
+
+def _horn_reference(dem, dx, dy):
+    """Horn's slope written out per 3x3 window, with libm's hypot: the formula slope_percent
+    must match to the bit."""
+    z = np.pad(np.asarray(dem, float), [(0, 0)] * (dem.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    a, b, c = z[..., :-2, :-2], z[..., :-2, 1:-1], z[..., :-2, 2:]
+    d, f = z[..., 1:-1, :-2], z[..., 1:-1, 2:]
+    g, h, i = z[..., 2:, :-2], z[..., 2:, 1:-1], z[..., 2:, 2:]
+    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * np.asarray(dx, float))
+    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * np.asarray(dy, float))
+    return (100.0 * np.hypot(dzdx, dzdy)).astype(np.float32)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 50.0, 1e5, 1e150, 1e-160])
+def test_slope_equals_horn_with_hypot_to_the_bit(scale):
+    """The shared sums and the hypot-only-where-unsure shortcut change no bit, NaN and
+    infinite elevations and per-row spacings included."""
+    rng = np.random.default_rng(1)
+    dem = rng.normal(300, 1, (6, 33, 17)).cumsum(-1) * scale
+    dem.flat[::97] = np.nan
+    dem.flat[::1013] = np.inf
+    dy = rng.uniform(20, 30, (33, 1))
+    with np.errstate(all="ignore"):
+        for spacing in [(30.0, 30.0), (rng.uniform(20, 30, (33, 1)), dy)]:
+            got, want = slope_percent(dem, *spacing), _horn_reference(dem, *spacing)
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_slope_next_to_float32_rounding_boundaries_equals_hypot():
+    """Gradients whose percent slope lies at float32 rounding midpoints take the exact path."""
+    rng = np.random.default_rng(2)
+    s32 = rng.uniform(1, 300, 4000).astype(np.float32).astype(float)
+    mid = s32 + np.spacing(s32.astype(np.float32)).astype(float) / 2  # float32 midpoints
+    # 3 x 3 planes with gradient (gx, gy), |(gx, gy)| = mid / 100: the slope is the midpoint.
+    gx, gy = mid / 100 * np.cos(1e-4), mid / 100 * np.sin(1e-4)
+    steps = np.arange(3.0) * 30.0
+    dem = gx[:, None, None] * steps[None, None, :] + gy[:, None, None] * steps[None, :, None]
+    got, want = slope_percent(dem, 30.0, 30.0), _horn_reference(dem, 30.0, 30.0)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

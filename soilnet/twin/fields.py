@@ -21,7 +21,8 @@ still depend on nothing but the seed and the cell's location:
   coefficients whose variances are the power spectrum of that smoothing
   (:func:`spectral_basis`); only the frequencies carrying all but 1e-4 of the variance are
   kept (27 x 27 coefficients at SD 3 px and 21 x 21 at 4 px for 64 px patches), instead of
-  S x S normals, and the sum is two matrix products, batched over all fields of all cells.
+  S x S normals, and the sum is two matrix products, batched over all fields (of all cells,
+  then of each cell).
   The period is the patch plus 8 SD, so the covariance never wraps round inside a patch (the
   per-cell scheme's reflecting edges make its fields slightly non-stationary near the border;
   these are stationary). The sensor noise (SD 0.5 px, nearly white) is white noise filtered
@@ -193,14 +194,13 @@ def spectral_fields(coef: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """
     n, n_fields, m = coef.shape[:3]
     s = basis.shape[0]
-    gram, col_sums = _gram(basis)
-    big = max(m * m * float(np.abs(basis).max()) ** 2, m * float(gram.max()))
+    gram, col_sums, big = _gram(basis)
     if big * _COEF_BOUND >= 2.0**53:
         raise ConfigurationError(f"Patches of {s} px are too large for the counter noise.")
     q = np.round(coef.astype(np.float64) * COEF_SCALE).reshape(-1, m)
     # Two products over all fields at once: (field, p, q) x (j, q) then (field, j, p) x (i, p).
     half = (q @ basis.T).reshape(n * n_fields, m, s).transpose(0, 2, 1).reshape(-1, m)
-    field = (half @ basis.T).reshape(n, n_fields, s * s)
+    half = half.reshape(n, n_fields * s, m)
     # The patch SD from the coefficients, B Q B^T with G = B^T B: the sum of squares is
     # sum((Q G) * (G Q)) and the sum 1^T B Q B^T 1; m x m work per field instead of passes over
     # S x S pixels (measured: the pixel SD was a third of the fields' time at 64 px). The
@@ -215,18 +215,24 @@ def spectral_fields(coef: np.ndarray, basis: np.ndarray) -> np.ndarray:
     var = np.maximum(sum_sq / (s * s) - mean * mean, 0.0)
     scale = (1.0 / np.maximum(np.sqrt(var), 1e-9)).reshape(n, n_fields, 1)
     out = np.empty((n, n_fields, s * s), np.float32)
-    np.multiply(field, scale, out=out)
+    # The second product cell by cell: its float64 fields stay in cache until scaled.
+    for i in range(n):
+        field = (half[i] @ basis.T).reshape(n_fields, s * s)
+        np.multiply(field, scale[i], out=out[i])
     return out.reshape(n, n_fields, s, s)
 
 
 @functools.lru_cache(maxsize=16)
-def _gram_cached(key: bytes, s: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _gram_cached(key: bytes, s: int, m: int) -> tuple[np.ndarray, np.ndarray, float]:
     basis = np.frombuffer(key).reshape(s, m)
-    return basis.T @ basis, basis.sum(axis=0)
+    gram = basis.T @ basis
+    big = max(m * m * float(np.abs(basis).max()) ** 2, m * float(gram.max()))
+    return gram, basis.sum(axis=0), big
 
 
-def _gram(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(G = B^T B, column sums of B) of an integer basis, exact (integers below 2**53)."""
+def _gram(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(G = B^T B, column sums of B, bound on the products' integers per unit coefficient) of
+    an integer basis, exact (integers below 2**53)."""
     return _gram_cached(basis.tobytes(), *basis.shape)
 
 

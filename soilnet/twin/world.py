@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from soilnet.bands import BAND_NAMES
+from soilnet.bands import BAND_NAMES, SPECTRAL_BANDS
 from soilnet.geo import laea_to_lonlat, lonlat_to_laea
 from soilnet.grid import grid_cells, sample_land_points
 from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P, monthly_climate
@@ -404,12 +404,14 @@ class SyntheticWorld:
         # In the fields' dtype: float32 under the "counter" scheme, float64 (unchanged) else.
         level = (bias + jitter).astype(lc_noise.dtype, copy=False)[:, :, None, None]
         best = lc_noise[:, 0] + level[:, 0]
-        cover = np.zeros(best.shape, np.intp)
+        cover8 = np.zeros(best.shape, np.int8)  # 1-byte masked writes, indices after the loop
+        score, higher = np.empty_like(best), np.empty(best.shape, bool)
         for k in range(1, n_cls):
-            score = lc_noise[:, k] + level[:, k]
-            higher = score > best
-            np.copyto(best, score, where=higher)
-            cover[higher] = k
+            np.add(lc_noise[:, k], level[:, k], out=score)
+            np.greater(score, best, out=higher)
+            np.maximum(best, score, out=best)  # only compared with: ties need no care
+            np.copyto(cover8, k, where=higher)
+        cover = cover8.astype(np.intp)
         c0 = s // 2
         refl = reflectance(
             cover,
@@ -418,15 +420,22 @@ class SyntheticWorld:
             aux[:, 1],
             illum_z,
             pix_noise,
+            # float32 reflectance is rendered straight into the image's first bands.
+            out=image[:, : len(SPECTRAL_BANDS)] if aux.dtype == np.float32 else None,
         )
         dem = patch_elevation(elev, relief_z, aux[:, 2])
         patch_image(refl, dem, out=image)
         blob = aux[:, 3] > 1.0
         add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
 
-        stats[:, 0] = cover[:, c0, c0]
-        stats[:, 1] = np.isin(cover, [LAND_COVER.index(c) for c in SOIL_CLASSES]).any(axis=(1, 2))
-        stats[:, 2] = (cover == 1).mean(axis=(1, 2)) + 2 * (cover == 5).mean(axis=(1, 2))
+        stats[:, 0] = cover8[:, c0, c0]
+        soil = np.zeros(cover8.shape, bool)
+        for cls in SOIL_CLASSES:
+            soil |= cover8 == LAND_COVER.index(cls)
+        stats[:, 1] = soil.any(axis=(1, 2))
+        # Shares of woodland and wetland pixels: counts / pixels equal the boolean means.
+        stats[:, 2] = np.count_nonzero(cover8 == 1, axis=(1, 2)) / (s * s)
+        stats[:, 2] += 2 * (np.count_nonzero(cover8 == 5, axis=(1, 2)) / (s * s))
         rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
         stats[:, 3] = -rel
         stats[:, 4] = dem[:, c0, c0]
