@@ -5,7 +5,7 @@ map settings, and every command line and notebook parses overrides in one place.
 profile    purpose
 =========  ==============================================================================
 smoke      the whole book, training included, in a few minutes on 2 CPU cores (tests)
-default    the embedded twin on CPU: results that mean something in about 25 minutes
+default    the embedded twin on CPU: results that mean something in about half an hour
 paper      the paper's settings for a GPU: 21,859 points, 64 px, ResNet-101, 50 epochs
            (30 for +LSTM), 5 seeds, 5-fold spatial CV, a 1 km map
 =========  ==============================================================================
