@@ -33,10 +33,8 @@ def test_profiles_compose_every_part():
     assert PROFILES["paper"].train == TrainConfig()
     assert PROFILES["default"].train.lr == 1e-3 and not PROFILES["default"].train.stem_maxpool
     # The default book's networks read the 32 px twin at 16 px (its time on 2 cores).
-    assert (PROFILES["default"].twin.patch_size_px, PROFILES["default"].store.patch_size_px) == (
-        32,
-        16,
-    )
+    default = PROFILES["default"]
+    assert (default.twin.patch_size_px, default.store.patch_size_px) == (32, 16)
 
 
 @pytest.mark.parametrize(
