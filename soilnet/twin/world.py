@@ -429,9 +429,7 @@ class SyntheticWorld:
         add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
 
         stats[:, 0] = cover8[:, c0, c0]
-        soil = np.zeros(cover8.shape, bool)
-        for cls in SOIL_CLASSES:
-            soil |= cover8 == LAND_COVER.index(cls)
+        soil = np.isin(cover8, [LAND_COVER.index(c) for c in SOIL_CLASSES])
         stats[:, 1] = soil.any(axis=(1, 2))
         # Shares of woodland and wetland pixels: counts / pixels equal the boolean means.
         stats[:, 2] = np.count_nonzero(cover8 == 1, axis=(1, 2)) / (s * s)
