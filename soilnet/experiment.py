@@ -673,13 +673,14 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
             ),
         )  # fmt: skip
         return result, None
-    out = study.map_dir / address({"run": run.name, "map": asdict(settings)})
+    inputs = world_grid_inputs(study)
+    out = study.map_dir / address({"run": run.name, "map": asdict(settings), "inputs": inputs})
     world = _twin_world(study)
     result = _map_once(
         out,
         lambda path: predict_world_grid(
             model, norm, world, resolution_m, path, scale_g_per_kg=scale,
-            progress=study.progress, **tiles,
+            progress=study.progress, **inputs, **tiles,
         ),
     )  # fmt: skip
     if result is None:
@@ -688,6 +689,14 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
     if not truth.is_file():  # deterministic: the world's noise floor on this grid
         truth_world_grid(world, resolution_m, truth)
     return result, truth
+
+
+def world_grid_inputs(study: Study) -> dict:
+    """How the twin's map cells must be read to match the points the networks learnt from: the
+    store's patch size (the default profile renders 32 px and trains on 16 px) and climate
+    variables in the store's order; keyword arguments of :class:`soilnet.dataset.WorldGrid`."""
+    store = study.store()
+    return {"size_px": store.size_px, "climate_variables": list(store.climate_variables) or None}
 
 
 MAP_RECORD = "soc_map.json"

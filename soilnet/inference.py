@@ -79,22 +79,26 @@ def predict(
 
 
 @torch.no_grad()
-def embed(
+def embed_and_predict(
     model: SoilNetModel,
     images: torch.Tensor | None,
     climate: torch.Tensor | None,
     batch_size: int = 256,
-) -> np.ndarray:
-    """The vector the regressor head receives (:meth:`SoilNetModel.embed`) for every row of
-    normalised tensors, in batches on the model's device.
+    *,
+    scale_g_per_kg: float = PAPER_CLIP_G_PER_KG,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vector the regressor head receives (:meth:`SoilNetModel.embed`) and the prediction
+    (g/kg) for every row of normalised tensors, from one forward pass per batch on the model's
+    device: the head is applied to the embedding, as :meth:`SoilNetModel.forward` does.
 
     Returns:
-        float64 (N, embedding size).
+        float64 (N, embedding size) and float64 (N,) predictions in g/kg.
     """
     model.eval()
     device = next(model.parameters()).device
     n = len(images) if images is not None else len(climate)
-    out = []
+    sizes = [p[0].in_features for p in model.head.projections]
+    embeddings, preds = [], []
     for lo in range(0, n, batch_size):
         img = None if images is None or not model.spec.uses_image else images[lo : lo + batch_size]
         clim = (
@@ -102,16 +106,29 @@ def embed(
             if climate is None or not model.spec.uses_climate
             else climate[lo : lo + batch_size]
         )
-        out.append(
-            model.embed(
-                None if img is None else img.to(device), None if clim is None else clim.to(device)
-            )
-            .double()
-            .cpu()
-            .numpy()
+        emb = model.embed(
+            None if img is None else img.to(device), None if clim is None else clim.to(device)
         )
-    size = sum(p[0].in_features for p in model.head.projections)
-    return np.concatenate(out) if out else np.zeros((0, size))
+        preds.append(model.head(list(torch.split(emb, sizes, dim=1))).double().cpu().numpy())
+        embeddings.append(emb.double().cpu().numpy())
+    if not embeddings:
+        return np.zeros((0, sum(sizes))), np.zeros(0)
+    return np.concatenate(embeddings), np.concatenate(preds) * scale_g_per_kg
+
+
+def embed(
+    model: SoilNetModel,
+    images: torch.Tensor | None,
+    climate: torch.Tensor | None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """The vector the regressor head receives (:meth:`SoilNetModel.embed`) for every row of
+    normalised tensors, in batches on the model's device (:func:`embed_and_predict`).
+
+    Returns:
+        float64 (N, embedding size).
+    """
+    return embed_and_predict(model, images, climate, batch_size)[0]
 
 
 @torch.no_grad()

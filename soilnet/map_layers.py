@@ -28,8 +28,14 @@ import numpy as np
 
 from soilnet.applicability import train_dissimilarity
 from soilnet.cog import write_cog
-from soilnet.experiment import RunKey, _run_record, _twin_world, hybrid_variant
-from soilnet.inference import embed, predict
+from soilnet.experiment import (
+    RunKey,
+    _run_record,
+    _twin_world,
+    hybrid_variant,
+    world_grid_inputs,
+)
+from soilnet.inference import embed_and_predict
 from soilnet.intervals import conformal_intervals, level_columns
 from soilnet.uncertainty import (
     DI_MAX_PAIRS,
@@ -77,17 +83,17 @@ class MapLayers:
 
 
 def _tile_outputs(members, tile, scale_g_per_kg: float, batch_size: int):
-    """(n, seeds) predictions (g/kg) and the first member's embedding of a tile's cells."""
-    rows = np.arange(len(tile.usable))
+    """(n, seeds) predictions (g/kg) and the first member's embedding of a tile's cells, from
+    one forward pass per member."""
     preds, embedding = [], None
     for model, norm, _ in members:
         image, climate = normalized_inputs(model, norm, tile.sample)
-        preds.append(
-            predict(model, image, climate, rows, scale_g_per_kg=scale_g_per_kg,
-                    batch_size=batch_size)
-        )  # fmt: skip
+        member_embedding, member_preds = embed_and_predict(
+            model, image, climate, batch_size, scale_g_per_kg=scale_g_per_kg
+        )
+        preds.append(member_preds)
         if embedding is None:
-            embedding = embed(model, image, climate, batch_size)
+            embedding = member_embedding
     return np.column_stack(preds), embedding
 
 
@@ -103,7 +109,7 @@ def _grid(study: Study, grid_dir):
             require_target=False,
         )  # fmt: skip
         return StoreGrid(store)
-    return WorldGrid(_twin_world(study), resolution_m)
+    return WorldGrid(_twin_world(study), resolution_m, **world_grid_inputs(study))
 
 
 def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLayers | None:

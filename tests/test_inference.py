@@ -10,7 +10,7 @@ from conftest import tiny_train_config as tiny
 
 from soilnet.dataset import TargetTransform, load_tensors
 from soilnet.errors import ConfigurationError
-from soilnet.inference import predict, resolve_device
+from soilnet.inference import embed_and_predict, predict, resolve_device
 from soilnet.models import build_model
 from soilnet.trainer import train
 
@@ -57,6 +57,23 @@ def test_predict_scales_batches_and_orders():
     scaled = predict(model, images, climate, rows, scale_g_per_kg=87.0)
     np.testing.assert_allclose(scaled, 87.0 * out, rtol=1e-12)
     assert predict(model, images, climate, np.array([], np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize("variant", ["resnet18_glam_lstm", "lstm"])
+def test_one_pass_gives_the_embedding_and_the_prediction(variant):
+    """The map layers take both from one forward pass: the same numbers as predict()."""
+    torch.manual_seed(0)
+    model = build_model(variant, in_channels=14, n_climate_features=14, stem_maxpool=False,
+                        lstm_hidden=16, lstm_layers=1)  # fmt: skip
+    images, climate = torch.randn(7, 14, 16, 16), torch.randn(7, 61, 14)
+    embedding, pred = embed_and_predict(model, images, climate, batch_size=3, scale_g_per_kg=87.0)
+    np.testing.assert_allclose(pred, predict(model, images, climate, np.arange(7)), rtol=1e-5)
+    with torch.no_grad():
+        expected = model.embed(images if model.spec.uses_image else None, climate)
+    np.testing.assert_allclose(embedding, expected.double().numpy(), rtol=1e-5, atol=1e-6)
+    assert embedding.shape == (7, expected.shape[1]) and pred.shape == (7,)
+    empty_embedding, empty_pred = embed_and_predict(model, images[:0], climate[:0])
+    assert empty_embedding.shape == (0, expected.shape[1]) and empty_pred.shape == (0,)
 
 
 def test_climate_only_model_ignores_images():

@@ -45,3 +45,36 @@ def test_real_data_without_a_grid_has_no_layers(mapped, monkeypatch):
     study, *_ = mapped
     monkeypatch.setattr(Study, "is_twin", lambda self: False)
     assert write_map_layers(study, study.work_dir) is None
+
+
+def test_map_cells_are_read_as_the_store_read_the_points(tmp_path):
+    """The default profile renders 32 px patches and trains on the store's 16 px: a map cell at a
+    training point's place must give the networks what the store gave them for that point (read
+    at 32 px, every map cell fell outside the area of applicability)."""
+    from soilnet.dataset import WorldGrid, _read_rows
+    from soilnet.experiment import _twin_world, prepare_data, world_grid_inputs
+    from soilnet.twin import TwinConfig, write_twin
+
+    write_twin(tmp_path / "twin", TwinConfig(n_points=12, patch_size_px=32, seed=5))
+    study = Study.create(
+        "smoke", str(tmp_path / "twin"), str(tmp_path / "work"), ["store.patch_size_px=16"], "cpu"
+    )
+    prepare_data(study)
+    store = study.store()
+    world = _twin_world(study)
+
+    class AtThePoints:  # the twin's world, with the store's points as the grid's cells
+        config = world.config
+        render = staticmethod(world.render)
+
+        def grid(self, resolution_m):
+            return store.xy[:, 0], store.xy[:, 1]
+
+    inputs = world_grid_inputs(study)
+    assert inputs["size_px"] == 16
+    tile = next(WorldGrid(AtThePoints(), 400_000.0, **inputs).tiles(len(store)))
+    image, climate = _read_rows(store, np.arange(len(store)))
+    assert tile.usable.all() and tile.sample["image"].shape == image.shape
+    # The twin writes its files at 6 significant digits (relative error about 1e-5).
+    np.testing.assert_allclose(tile.sample["image"], image, rtol=5e-5, atol=1e-5)
+    np.testing.assert_allclose(tile.sample["climate"], climate, rtol=5e-5, atol=1e-5)
