@@ -17,7 +17,9 @@ time of the 1 km Europe map (``--map-cells`` land cells, default 4.4 M) on this 
 table splits each scheme's time per cell, rendering on one thread, into its stages: the noise
 (draws and smoothing), reflectance, the indices and band copies, slope, clouds, the rest of
 the pixel work (land cover, patch statistics), climate, and the per-cell values (regional
-fields, latent values, reference columns).
+fields, latent values, reference columns). A third table compares, for ``"counter"``, one
+thread, the renderer's threads and a :class:`soilnet.twin.pool.RenderPool` of ``--processes``
+workers (bit-identical, checked).
 
 Usage::
 
@@ -51,6 +53,7 @@ import soilnet.twin.surface as surface_module  # noqa: E402
 import soilnet.twin.world as world_module  # noqa: E402
 from soilnet.grid import grid_cells  # noqa: E402
 from soilnet.twin import TWINS, SyntheticWorld  # noqa: E402
+from soilnet.twin.pool import RenderPool  # noqa: E402
 
 #: Land cells of the 1 km Europe map grid (``grid_cells(1000)``), about 4.4 million.
 MAP_CELLS_1KM = 4_400_000
@@ -162,8 +165,9 @@ def stage_row(world, x, y, size: int) -> str:
     return f"| {size} | {world.config.noise} | {cols} | {t_all * ms:.3f} |"
 
 
-def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str]:
-    """(row of the rate table or None if a check fails, rows of the parts table)."""
+def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str, str | None]:
+    """(row of the rate table or None if a check fails, rows of the parts table, row of the
+    threads-or-processes table)."""
     profile = PROFILE_OF_SIZE.get(size, "paper")
     base = replace(TWINS[profile], patch_size_px=size)
     worlds = {
@@ -179,14 +183,14 @@ def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str]:
         t_ctr, ctr = timed(lambda: worlds["counter"].render(x, y))
         if not same(old, new):
             print(f"ERROR: {size} px: per-cell batched differs from the original", file=sys.stderr)
-            return None, ""
+            return None, "", None
         rates["original"].append(args.cells / t_old)
         rates["per-cell"].append(args.cells / t_new)
         rates["counter"].append(args.cells / t_ctr)
     k = min(16, args.cells)
     if not same(first(ctr, k), one_by_one(worlds["counter"], x[:k], y[:k])):
         print(f"ERROR: {size} px: counter cells differ alone and in a batch", file=sys.stderr)
-        return None, ""
+        return None, "", None
     del old, new, ctr
     r = {name: statistics.median(v) for name, v in rates.items()}
     row = (
@@ -197,7 +201,32 @@ def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str]:
     )
     # Where each scheme's time goes, on one thread.
     parts = [stage_row(w, x, y, size) for w in worlds.values()]
-    return row, "\n".join(parts)
+    workers = workers_row(worlds["counter"], x, y, size, args, r)
+    return (row if workers else None), "\n".join(parts), workers
+
+
+def workers_row(world, x, y, size: int, args, r: dict) -> str | None:
+    """One row of the threads-or-processes table (counter scheme), or None if a check fails."""
+    saved = world_module.RENDER_THREADS
+    world_module.RENDER_THREADS = 1
+    try:
+        one = [args.cells / timed(lambda: world.render(x, y))[0] for _ in range(args.rounds)]
+    finally:
+        world_module.RENDER_THREADS = saved
+    with RenderPool(world, args.processes) as pool:
+        pool.render(x[:64], y[:64])  # start the workers
+        timings = [timed(lambda: pool.render(x, y)) for _ in range(args.rounds)]
+        processes = pool.processes
+    if not same(timings[-1][1], world.render(x, y)):
+        print(f"ERROR: {size} px: the render pool differs from one process", file=sys.stderr)
+        return None
+    pooled = statistics.median(args.cells / t for t, _ in timings)
+    one_rate = statistics.median(one)
+    return (
+        f"| {size} | {one_rate:,.0f} | {r['counter']:,.0f} ({world_module.RENDER_THREADS}) "
+        f"| {pooled:,.0f} ({processes}) | {pooled / one_rate:.1f}x "
+        f"| {pooled / r['original']:.1f}x | {hours(args.map_cells, pooled)} |"
+    )
 
 
 def main(argv=None) -> int:
@@ -206,6 +235,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", type=int, default=512, help="cells per render call")
     parser.add_argument("--rounds", type=int, default=3, help="timed calls per renderer")
     parser.add_argument("--map-cells", type=int, default=MAP_CELLS_1KM)
+    parser.add_argument(
+        "--processes", type=int, default=0, help="render pool workers (0: one per CPU core)"
+    )
     args = parser.parse_args(argv)
 
     old_render = reference_render()
@@ -227,13 +259,14 @@ def main(argv=None) -> int:
     x, y = x_all[pick], y_all[pick]
     print(f"- cells: {args.cells} cells of the 10 km map grid per call, {args.rounds} rounds\n")
 
-    rows, parts = [], []
+    rows, parts, workers = [], [], []
     for size in args.sizes:
-        row, part = bench_size(size, x, y, args, old_render)
+        row, part, worker = bench_size(size, x, y, args, old_render)
         if row is None:
             return 1
         rows.append(row)
         parts.append(part)
+        workers.append(worker)
 
     print(f"## Cells per second ({args.map_cells / 1e6:.1f} M-cell 1 km Europe map projected)\n")
     print(
@@ -247,6 +280,13 @@ def main(argv=None) -> int:
     print(f"| patch (px) | noise scheme | {' | '.join(STAGE_NAMES)} | whole |")
     print("|---:|---|" + "---:|" * (len(STAGE_NAMES) + 1))
     print("\n".join(parts))
+    print("\n## Threads or worker processes (counter scheme, cells/s)\n")
+    print(
+        "| patch (px) | one thread | threads (n) | worker processes (n) | over one thread "
+        "| over the original | 1 km map |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(workers))
     print(
         f"\nLoad average at end: {os.getloadavg()[0]:.2f} (1 min). "
         f"Total wall time {time.perf_counter() - wall:.0f} s."

@@ -232,16 +232,25 @@ class MapConfig:
         resolution_km: grid spacing, km (EPSG:3035).
         tile_cells: cells rendered and predicted at once (bounds memory, not values).
         batch_size: samples per forward pass.
+        render_processes: worker processes rendering the twin's map cells
+            (:class:`soilnet.twin.pool.RenderPool`); 1 renders in the chapter's process, 0
+            uses every CPU core (shared among torchrun's local ranks). Not the values.
     """
 
     resolution_km: float = 1.0
     tile_cells: int = 1024
     batch_size: int = 256
+    render_processes: int = 1
 
     def __post_init__(self):
         if not self.resolution_km > 0:
             raise ConfigurationError(
                 f"map.resolution_km must be positive; got {self.resolution_km}."
+            )
+        if self.render_processes < 0:
+            raise ConfigurationError(
+                f"map.render_processes must be >= 0 (0: one per CPU core); got "
+                f"{self.render_processes}."
             )
 
 
@@ -377,7 +386,7 @@ PROFILES: dict[str, StudyConfig] = {
     "paper": StudyConfig(
         name="paper", twin=TWINS["paper"], store=StoreConfig(patch_size_px=64),
         split=SplitConfig(block_km=100.0, k_folds=5), train=TrainConfig(),
-        experiment=ExperimentConfig(), map=MapConfig(resolution_km=1.0),
+        experiment=ExperimentConfig(), map=MapConfig(resolution_km=1.0, render_processes=0),
     ),
 }  # fmt: skip
 

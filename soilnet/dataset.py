@@ -411,8 +411,9 @@ class StoreGrid:
 def _render_fn(world) -> tuple[Callable[..., Any], bool]:
     """(render callable, whether it accepts ``with_climate=``)."""
     from soilnet.twin import SyntheticWorld
+    from soilnet.twin.pool import RenderPool
 
-    if isinstance(world, SyntheticWorld):
+    if isinstance(world, SyntheticWorld | RenderPool):
         return world.render, True
     if hasattr(world, "render") and callable(world.render):
         return world.render, False

@@ -10,6 +10,7 @@ configuration, never from a table of an earlier run. ``protocol`` is ``random`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -674,21 +675,38 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
         )  # fmt: skip
         return result, None
     inputs = world_grid_inputs(study)
-    out = study.map_dir / address({"run": run.name, "map": asdict(settings), "inputs": inputs})
-    world = _twin_world(study)
-    result = _map_once(
-        out,
-        lambda path: predict_world_grid(
-            model, norm, world, resolution_m, path, scale_g_per_kg=scale,
-            progress=study.progress, **inputs, **tiles,
-        ),
-    )  # fmt: skip
-    if result is None:
-        return None, None  # a rank of torchrun -m soilnet map other than 0
+    key_settings = asdict(settings)
+    key_settings.pop("render_processes")  # how the cells are rendered, not what they hold
+    out = study.map_dir / address({"run": run.name, "map": key_settings, "inputs": inputs})
     truth = out / "truth_map.tif"
-    if not truth.is_file():  # deterministic: the world's noise floor on this grid
-        truth_world_grid(world, resolution_m, truth)
+    with map_world(study) as world:
+        result = _map_once(
+            out,
+            lambda path: predict_world_grid(
+                model, norm, world, resolution_m, path, scale_g_per_kg=scale,
+                progress=study.progress, **inputs, **tiles,
+            ),
+        )  # fmt: skip
+        if result is None:
+            return None, None  # a rank of torchrun -m soilnet map other than 0
+        if not truth.is_file():  # deterministic: the world's noise floor on this grid
+            truth_world_grid(world, resolution_m, truth)
     return result, truth
+
+
+@contextlib.contextmanager
+def map_world(study: Study):
+    """The twin's world for the map's cells: rendered in this process when
+    ``map.render_processes`` is 1, else by a :class:`~soilnet.twin.pool.RenderPool` (the same
+    values), stopped on exit."""
+    world = _twin_world(study)
+    if study.config.map.render_processes == 1:
+        yield world
+        return
+    from soilnet.twin.pool import RenderPool
+
+    with RenderPool(world, study.config.map.render_processes) as pool:
+        yield pool
 
 
 def world_grid_inputs(study: Study) -> dict:

@@ -20,6 +20,7 @@ placed in it (a grid made by ``python -m soilnet grid`` has one point per cell).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,8 @@ from soilnet.cog import write_cog
 from soilnet.experiment import (
     RunKey,
     _run_record,
-    _twin_world,
     hybrid_variant,
+    map_world,
     world_grid_inputs,
 )
 from soilnet.inference import embed_and_predict
@@ -97,7 +98,7 @@ def _tile_outputs(members, tile, scale_g_per_kg: float, batch_size: int):
     return np.column_stack(preds), embedding
 
 
-def _grid(study: Study, grid_dir):
+def _grid(study: Study, grid_dir, world):
     """The cells of the map: the grid folder's store, or the twin's world."""
     from soilnet.dataset import StoreGrid, WorldGrid
     from soilnet.store import consolidate
@@ -109,7 +110,7 @@ def _grid(study: Study, grid_dir):
             require_target=False,
         )  # fmt: skip
         return StoreGrid(store)
-    return WorldGrid(_twin_world(study), resolution_m, **world_grid_inputs(study))
+    return WorldGrid(world, resolution_m, **world_grid_inputs(study))
 
 
 def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLayers | None:
@@ -154,24 +155,26 @@ def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLay
     reference = train_dissimilarity(x_train, None, folds, max_pairs=DI_MAX_PAIRS)
 
     geometry = grid_geometry(float(settings.resolution_km) * 1000.0)
-    grid = _grid(study, grid_dir)
     spec = model0.spec
     parts = {name: [] for name in LAYERS}
     cells_rc = []
-    for tile in grid.tiles(settings.tile_cells, image=spec.uses_image, climate=spec.uses_climate):
-        preds, embedding = _tile_outputs(members, tile, scale, settings.batch_size)
-        frame = conformal_intervals(
-            val[seeds], val["target_g_per_kg"], preds, (INTERVAL_LEVEL,),
-            bounds_g_per_kg=_bounds(study),
-        )  # fmt: skip
-        width = (frame[upper] - frame[lower]).to_numpy()
-        di, inside = reference.applicability(embedding[:, keep])
-        bad = ~tile.usable
-        parts["interval_width"].append(np.where(bad, np.nan, width))
-        parts["dissimilarity"].append(np.where(bad, np.nan, di))
-        parts["aoa"].append(np.where(bad, np.nan, inside.astype(float)))
-        xy = tile.sample["xy"]
-        cells_rc.append(geometry.rowcol(xy[:, 0], xy[:, 1]))
+    with contextlib.nullcontext() if grid_dir is not None else map_world(study) as world:
+        grid = _grid(study, grid_dir, world)
+        tiles = grid.tiles(settings.tile_cells, image=spec.uses_image, climate=spec.uses_climate)
+        for tile in tiles:
+            preds, embedding = _tile_outputs(members, tile, scale, settings.batch_size)
+            frame = conformal_intervals(
+                val[seeds], val["target_g_per_kg"], preds, (INTERVAL_LEVEL,),
+                bounds_g_per_kg=_bounds(study),
+            )  # fmt: skip
+            width = (frame[upper] - frame[lower]).to_numpy()
+            di, inside = reference.applicability(embedding[:, keep])
+            bad = ~tile.usable
+            parts["interval_width"].append(np.where(bad, np.nan, width))
+            parts["dissimilarity"].append(np.where(bad, np.nan, di))
+            parts["aoa"].append(np.where(bad, np.nan, inside.astype(float)))
+            xy = tile.sample["xy"]
+            cells_rc.append(geometry.rowcol(xy[:, 0], xy[:, 1]))
     rows = np.concatenate([r for r, _ in cells_rc])
     cols = np.concatenate([c for _, c in cells_rc])
     out_dir = Path(out_dir)

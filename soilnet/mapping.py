@@ -563,7 +563,8 @@ def truth_world_grid(
     :meth:`SyntheticWorld.render`.
 
     Args:
-        world: a :class:`~soilnet.twin.SyntheticWorld`.
+        world: a :class:`~soilnet.twin.SyntheticWorld`, or a
+            :class:`~soilnet.twin.pool.RenderPool` rendering one.
         resolution_m: cell size in metres (use the predicted map's).
         out_path: the COG to write.
         clip: clip value in g/kg, or None for the unclipped conditional mean E[SOC | c1..c4].
@@ -574,17 +575,19 @@ def truth_world_grid(
         a :class:`MapResult`.
 
     Raises:
-        TypeError: ``world`` is not a :class:`~soilnet.twin.SyntheticWorld`.
+        TypeError: ``world`` is neither.
         ConfigurationError: ``clip`` is not positive.
     """
     from soilnet.twin import SyntheticWorld, clipped_lognormal_mean
     from soilnet.twin.oracle import noise_floor_lognormal
+    from soilnet.twin.pool import RenderPool
 
     start = time.perf_counter()
-    if not isinstance(world, SyntheticWorld):
+    if not isinstance(world, SyntheticWorld | RenderPool):
         raise TypeError(
             f"truth_world_grid needs a SyntheticWorld (the only source with a truth); got {type(world).__name__}."
         )
+    fitted = world.world if isinstance(world, RenderPool) else world  # mu and sigma
     if clip is not None and not clip > 0:
         raise ConfigurationError(f"clip must be a positive value in g/kg or None; got {clip!r}.")
     _check_positive(tile_cells=tile_cells)
@@ -604,7 +607,7 @@ def truth_world_grid(
             state["peak"] = max(state["peak"], rendered.image.nbytes)
             lat = rendered.latent
             a, b = noise_floor_lognormal(
-                world.mu, world.sigma, world.config.shares,
+                fitted.mu, fitted.sigma, world.config.shares,
                 *(lat[c].to_numpy() for c in ("c1", "c2", "c3", "c4")),
             )  # fmt: skip
             yield rows[sl], cols[sl], clipped_lognormal_mean(a, b, clip=clip)

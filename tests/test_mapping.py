@@ -284,3 +284,17 @@ def test_truth_world_grid_is_the_noise_floor(tmp_path, world):
 def test_truth_needs_a_synthetic_world(tmp_path):
     with pytest.raises(TypeError, match="SyntheticWorld"):
         truth_world_grid(lambda x, y: None, RES, tmp_path / "t.tif")
+
+
+def test_a_render_pool_draws_the_same_map(world_map, tmp_path, model, norm, world):
+    """map.render_processes: the cells rendered by 2 worker processes give the same raster."""
+    from soilnet.twin.pool import RenderPool
+
+    with RenderPool(world, 2) as pool:
+        pooled = predict_world_grid(
+            model, norm, pool, RES, tmp_path / "pool.tif", tile_cells=10_000, batch_size=7
+        )
+        truth = truth_world_grid(pool, RES, tmp_path / "truth_pool.tif", clip=87.0)
+    np.testing.assert_array_equal(_read(pooled.path), _read(world_map.path))
+    alone = truth_world_grid(world, RES, tmp_path / "truth.tif", clip=87.0)
+    np.testing.assert_array_equal(_read(truth.path), _read(alone.path))

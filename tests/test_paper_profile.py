@@ -78,4 +78,5 @@ def test_the_paper_code_paths_ran(paper_book):
         assert r["complete"] and r["epochs_run"] == 1
     map_records = list(study.map_dir.glob("*/soc_map.json"))
     assert len(map_records) == 1
+    assert study.config.map.render_processes == 0  # the map's cells came from worker processes
     assert json.loads(map_records[0].read_text())["n_cells"] > 0

@@ -1,0 +1,48 @@
+"""soilnet.twin.pool: the twin rendered on worker processes is the twin rendered in one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from multiprocessing import shared_memory
+
+import numpy as np
+import pytest
+
+from soilnet.config import MapConfig
+from soilnet.errors import ConfigurationError
+from soilnet.grid import grid_cells
+from soilnet.twin import SyntheticWorld, TwinConfig
+from soilnet.twin.pool import MIN_CELLS_PER_WORKER, RenderPool
+
+
+def _same(a, b) -> bool:
+    return (
+        np.array_equal(a.image.view(np.uint32), b.image.view(np.uint32))  # NaN clouds too
+        and np.array_equal(a.climate, b.climate)
+        and a.latent.equals(b.latent)
+    )
+
+
+@pytest.mark.parametrize("noise", ["per-cell", "counter"])
+def test_two_workers_render_what_one_process_renders(noise):
+    world = SyntheticWorld(TwinConfig(patch_size_px=16, seed=7, noise=noise))
+    x, y = grid_cells(100_000.0)
+    x, y = x[::5], y[::5]  # ~90 cells over Europe
+    with RenderPool(world, 2) as pool:
+        assert pool.processes == 2 and pool.config == world.config
+        assert _same(pool.render(x, y), world.render(x, y))
+        without_climate = pool.render(x[:30], y[:30], with_climate=False)
+        assert _same(without_climate, world.render(x[:30], y[:30], with_climate=False))
+        few = MIN_CELLS_PER_WORKER * 2 - 1  # below the threshold: rendered in this process
+        assert _same(pool.render(x[:few], y[:few]), world.render(x[:few], y[:few]))
+        buffer_name = pool._shm.name
+    with pytest.raises(FileNotFoundError):  # closed: the shared buffer is gone
+        shared_memory.SharedMemory(name=buffer_name)
+
+
+def test_render_processes_must_not_be_negative():
+    world = SyntheticWorld(replace(TwinConfig(), patch_size_px=16))
+    with pytest.raises(ConfigurationError, match="render processes must be >= 0"):
+        RenderPool(world, -1)
+    with pytest.raises(ConfigurationError, match="map.render_processes must be >= 0"):
+        MapConfig(render_processes=-2)
