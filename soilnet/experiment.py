@@ -674,7 +674,7 @@ def make_map(study: Study, grid_dir: str | Path | None = None):
             ),
         )  # fmt: skip
         return result, None
-    inputs = world_grid_inputs(study)
+    inputs = world_grid_inputs(study.store())
     key_settings = asdict(settings)
     key_settings.pop("render_processes")  # how the cells are rendered, not what they hold
     out = study.map_dir / address({"run": run.name, "map": key_settings, "inputs": inputs})
@@ -709,11 +709,10 @@ def map_world(study: Study):
         yield pool
 
 
-def world_grid_inputs(study: Study) -> dict:
+def world_grid_inputs(store) -> dict:
     """How the twin's map cells must be read to match the points the networks learnt from: the
-    store's patch size (the default profile renders 32 px and trains on 16 px) and climate
-    variables in the store's order; keyword arguments of :class:`soilnet.dataset.WorldGrid`."""
-    store = study.store()
+    ``store``'s patch size (the default profile renders 32 px and trains on 16 px) and climate
+    variables in its order; keyword arguments of :class:`soilnet.dataset.WorldGrid`."""
     return {"size_px": store.size_px, "climate_variables": list(store.climate_variables) or None}
 
 

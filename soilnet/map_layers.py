@@ -98,19 +98,20 @@ def _tile_outputs(members, tile, scale_g_per_kg: float, batch_size: int):
     return np.column_stack(preds), embedding
 
 
-def _grid(study: Study, grid_dir, world):
-    """The cells of the map: the grid folder's store, or the twin's world."""
+def _grid(study: Study, grid_dir, world, store):
+    """The cells of the map: the grid folder's store, or the twin's world read as ``store`` (the
+    study's) read its points."""
     from soilnet.dataset import StoreGrid, WorldGrid
     from soilnet.store import consolidate
 
     resolution_m = float(study.config.map.resolution_km) * 1000.0
     if grid_dir is not None:
-        store = consolidate(
+        grid_store = consolidate(
             grid_dir, study.config.store, stores_dir=study.work_dir / "stores",
             require_target=False,
         )  # fmt: skip
-        return StoreGrid(store)
-    return WorldGrid(world, resolution_m, **world_grid_inputs(study))
+        return StoreGrid(grid_store)
+    return WorldGrid(world, resolution_m, **world_grid_inputs(store))
 
 
 def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLayers | None:
@@ -159,7 +160,7 @@ def write_map_layers(study: Study, out_dir: str | Path, grid_dir=None) -> MapLay
     parts = {name: [] for name in LAYERS}
     cells_rc = []
     with contextlib.nullcontext() if grid_dir is not None else map_world(study) as world:
-        grid = _grid(study, grid_dir, world)
+        grid = _grid(study, grid_dir, world, store)
         tiles = grid.tiles(settings.tile_cells, image=spec.uses_image, climate=spec.uses_climate)
         for tile in tiles:
             preds, embedding = _tile_outputs(members, tile, scale, settings.batch_size)

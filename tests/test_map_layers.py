@@ -70,7 +70,7 @@ def test_map_cells_are_read_as_the_store_read_the_points(tmp_path):
         def grid(self, resolution_m):
             return store.xy[:, 0], store.xy[:, 1]
 
-    inputs = world_grid_inputs(study)
+    inputs = world_grid_inputs(store)
     assert inputs["size_px"] == 16
     tile = next(WorldGrid(AtThePoints(), 400_000.0, **inputs).tiles(len(store)))
     image, climate = _read_rows(store, np.arange(len(store)))

@@ -98,8 +98,9 @@ class RenderPool:
             initializer=_start_worker,
             initargs=(world.config,),
         )
-        self._shm: shared_memory.SharedMemory | None = None
-        self._finalizer = weakref.finalize(self, RenderPool._release, self._pool, [None])
+        # The current buffer, in a list the finalizer shares (it frees whatever is there).
+        self._buffers: list[shared_memory.SharedMemory] = []
+        self._finalizer = weakref.finalize(self, RenderPool._release, self._pool, self._buffers)
 
     @property
     def config(self):
@@ -110,14 +111,11 @@ class RenderPool:
         return self.world.grid(resolution_m)
 
     def _buffer(self, nbytes: int) -> shared_memory.SharedMemory:
-        if self._shm is None or self._shm.size < nbytes:
-            if self._shm is not None:
-                self._shm.close()
-                self._shm.unlink()
-            self._shm = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
-            self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, RenderPool._release, self._pool, [self._shm])
-        return self._shm
+        """A shared buffer of at least ``nbytes``: the current one, or a larger replacement."""
+        if not self._buffers or self._buffers[0].size < nbytes:
+            RenderPool._free(self._buffers)
+            self._buffers.append(shared_memory.SharedMemory(create=True, size=max(nbytes, 1)))
+        return self._buffers[0]
 
     def render(self, x, y, *, with_climate: bool = True) -> Rendered:
         """Render like :meth:`SyntheticWorld.render`, the cells split over the workers.
@@ -149,12 +147,16 @@ class RenderPool:
         self._finalizer()
 
     @staticmethod
-    def _release(pool: ProcessPoolExecutor, shms) -> None:
+    def _free(buffers: list) -> None:
+        while buffers:
+            shm = buffers.pop()
+            shm.close()
+            shm.unlink()
+
+    @staticmethod
+    def _release(pool: ProcessPoolExecutor, buffers: list) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
-        for shm in shms:
-            if shm is not None:
-                shm.close()
-                shm.unlink()
+        RenderPool._free(buffers)
 
     def __enter__(self) -> RenderPool:
         return self

@@ -35,7 +35,7 @@ def test_two_workers_render_what_one_process_renders(noise):
         assert _same(without_climate, world.render(x[:30], y[:30], with_climate=False))
         few = MIN_CELLS_PER_WORKER * 2 - 1  # below the threshold: rendered in this process
         assert _same(pool.render(x[:few], y[:few]), world.render(x[:few], y[:few]))
-        buffer_name = pool._shm.name
+        buffer_name = pool._buffers[0].name
     with pytest.raises(FileNotFoundError):  # closed: the shared buffer is gone
         shared_memory.SharedMemory(name=buffer_name)
 
