@@ -14,9 +14,10 @@ The CPU profiles use the paper's three variants on a ResNet-18 backbone with the
 removed, so that GLAM after layer2 still sees a map (8 x 8 at 32 px, as the paper's 64 px
 ResNet-101 does; 4 x 4 at 16 px); they train with Adam at 1e-3 and a cosine schedule, because
 the paper's 1e-4 with StepLR underfits in a few CPU epochs. The default profile's networks read
-the twin's 32 px patches resampled to 16 px and train 4 epochs: with 32 px and 6 epochs its 18
-networks took 51 of the book's 64 minutes on 2 cores (2026-12-01); a hybrid run took 80 s at
-16 px and 4 epochs on the same machine (test RMSE 18.7 g/kg, seed 0; 18.5 with 6 epochs).
+the twin's 32 px patches resampled to 16 px and train 4 epochs: with 32 px and 6 epochs, its
+previous settings, chapter 2's 18 networks took 51 of the book's 64 minutes on 2 cores
+(2026-12-01; ``python -m soilnet book --profile default --set store.patch_size_px=32 --set
+experiment.epochs=6 --set experiment.epochs_lstm=6 --work-dir runs/default-32px`` builds it).
 
 Overrides are dotted paths with YAML values, the same on the command line and in notebooks::
 
