@@ -15,9 +15,11 @@ render the same cells of the 10 km map grid, alternately, for each patch size:
 It prints the median rate over the rounds, the speed-ups over the original and the projected
 time of the 1 km Europe map (``--map-cells`` land cells, default 4.4 M) on this CPU. A second
 table splits each scheme's time per cell, rendering on one thread, into its stages: the noise
-(draws and smoothing), reflectance, the indices and band copies, slope, clouds, the rest of
-the pixel work (land cover, patch statistics), climate, and the per-cell values (regional
-fields, latent values, reference columns). A third table compares, for ``"counter"``, one
+(draws and smoothing), reflectance, the indices and band copies, the compiled pixel kernel
+that replaces those two under ``"counter"`` and slope (:mod:`soilnet.twin.kernels`; checked
+bit-identical to numpy's path, which a last row times), slope, clouds, the rest of the pixel
+work (land cover, patch statistics), climate, and the per-cell values (regional fields, latent
+values, reference columns). A third table compares, for ``"counter"``, one
 thread, the renderer's threads and a :class:`soilnet.twin.pool.RenderPool` of ``--processes``
 workers (bit-identical, checked).
 
@@ -49,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run from a checkout without installing the package: the repository root goes on sys.path.
 sys.path.insert(0, str(ROOT))
 
+import soilnet.twin.kernels as kernels_module  # noqa: E402
 import soilnet.twin.surface as surface_module  # noqa: E402
 import soilnet.twin.world as world_module  # noqa: E402
 from soilnet.grid import grid_cells  # noqa: E402
@@ -110,6 +113,7 @@ STAGES = (
     ("noise", SyntheticWorld, "_point_draws"),
     ("reflectance", world_module, "reflectance"),
     ("indices, bands", world_module, "patch_image"),
+    ("fused pixels", kernels_module, "float32_pixels"),
     ("slope", surface_module, "slope_percent"),
     ("clouds", world_module, "add_clouds"),
     ("pixels, other", SyntheticWorld, "_render_pixels"),
@@ -149,20 +153,32 @@ def stage_timers(seconds: dict[str, float]):
             setattr(obj, attr, fn)
 
 
-def stage_row(world, x, y, size: int) -> str:
-    """One row of the per-stage table: ms per cell of each stage, rendering on one thread."""
-    saved = world_module.RENDER_THREADS
-    world_module.RENDER_THREADS = 1
+def stage_row(world, x, y, size: int, fused: bool = True) -> str:
+    """One row of the per-stage table: ms per cell of each stage, rendering on one thread
+    (``fused=False``: float32 pixels by the numpy path instead of the compiled kernel)."""
+    saved = world_module.RENDER_THREADS, world_module.FUSED_PIXELS
+    world_module.RENDER_THREADS, world_module.FUSED_PIXELS = 1, fused
     try:
         with stage_timers({}) as seconds:
             t_all, _ = timed(lambda: world.render(x, y))
     finally:
-        world_module.RENDER_THREADS = saved
+        world_module.RENDER_THREADS, world_module.FUSED_PIXELS = saved
     # The rest: regional fields, latent values and the reference columns, per batch.
     seconds["per-cell values"] = t_all - sum(seconds.values())
     ms = 1e3 / len(x)
     cols = " | ".join(f"{seconds.get(name, 0.0) * ms:.3f}" for name in STAGE_NAMES)
-    return f"| {size} | {world.config.noise} | {cols} | {t_all * ms:.3f} |"
+    label = world.config.noise + ("" if fused or world.config.noise != "counter" else ", numpy")
+    return f"| {size} | {label} | {cols} | {t_all * ms:.3f} |"
+
+
+def numpy_pixels(world, x, y):
+    """``world.render`` with float32 pixels by the numpy path, not the compiled kernel."""
+    saved = world_module.FUSED_PIXELS
+    world_module.FUSED_PIXELS = False
+    try:
+        return world.render(x, y)
+    finally:
+        world_module.FUSED_PIXELS = saved
 
 
 def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str, str | None]:
@@ -191,6 +207,9 @@ def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str, str 
     if not same(first(ctr, k), one_by_one(worlds["counter"], x[:k], y[:k])):
         print(f"ERROR: {size} px: counter cells differ alone and in a batch", file=sys.stderr)
         return None, "", None
+    if not same(ctr, numpy_pixels(worlds["counter"], x, y)):
+        print(f"ERROR: {size} px: the compiled pixels differ from numpy's", file=sys.stderr)
+        return None, "", None
     del old, new, ctr
     r = {name: statistics.median(v) for name, v in rates.items()}
     row = (
@@ -201,6 +220,7 @@ def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str, str 
     )
     # Where each scheme's time goes, on one thread.
     parts = [stage_row(w, x, y, size) for w in worlds.values()]
+    parts.append(stage_row(worlds["counter"], x, y, size, fused=False))
     workers = workers_row(worlds["counter"], x, y, size, args, r)
     return (row if workers else None), "\n".join(parts), workers
 
@@ -214,13 +234,20 @@ def workers_row(world, x, y, size: int, args, r: dict) -> str | None:
     finally:
         world_module.RENDER_THREADS = saved
     with RenderPool(world, args.processes) as pool:
-        pool.render(x[:64], y[:64])  # start the workers
-        timings = [timed(lambda: pool.render(x, y)) for _ in range(args.rounds)]
+        # Start the workers and map both segments a caller that holds the last batch while
+        # asking for the next (as here, and as the map's loop) alternates between.
+        warm = [pool.render(x, y) for _ in range(2)]
+        del warm
+        seconds = []
+        for _ in range(args.rounds):  # each batch dropped before the next, as the map does
+            t, rendered = timed(lambda: pool.render(x, y))
+            seconds.append(t)
         processes = pool.processes
-    if not same(timings[-1][1], world.render(x, y)):
-        print(f"ERROR: {size} px: the render pool differs from one process", file=sys.stderr)
-        return None
-    pooled = statistics.median(args.cells / t for t, _ in timings)
+        if not same(rendered, world.render(x, y)):
+            print(f"ERROR: {size} px: the render pool differs from one process", file=sys.stderr)
+            return None
+        del rendered
+    pooled = statistics.median(args.cells / t for t in seconds)
     one_rate = statistics.median(one)
     return (
         f"| {size} | {one_rate:,.0f} | {r['counter']:,.0f} ({world_module.RENDER_THREADS}) "

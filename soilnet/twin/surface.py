@@ -8,6 +8,8 @@ world reads the SOC drivers (land cover, soil darkness, relief) from the same in
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -38,6 +40,31 @@ _VIGOUR = np.array([0, 0, 0, 0, 1, 0.3, 0])
 _OPTICAL = slice(0, 12)
 #: Ground pixel size of every patch, metres.
 PIXEL_M = 30.0
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_tables() -> tuple:
+    """This module's tables, as :func:`soilnet.twin.kernels.float32_pixels` takes them.
+
+    Returns:
+        (class signatures float32 (6, 7), soil and vegetation reflectance float32 (7,) each,
+        vigour weights float32 (7,), index band pairs int64 (5, 2), the soil classes (cropland,
+        bareland) and the context classes (woodland, wetland) int64 (2,) each, the two bands
+        stray gaps blank, the number of optical bands a cloud blanks).
+    """
+    pairs = [(SPECTRAL_BANDS.index(a), SPECTRAL_BANDS.index(b)) for a, b in INDEX_FORMULAS.values()]
+    return (
+        _SIGNATURES.astype(np.float32),
+        _SOIL.astype(np.float32),
+        _VEG.astype(np.float32),
+        _VIGOUR.astype(np.float32),
+        np.array(pairs, np.int64),
+        np.array([_CROPLAND, _BARELAND], np.int64),
+        np.array([LAND_COVER.index("Woodland"), LAND_COVER.index("Wetlands")], np.int64),
+        BAND_NAMES.index("carbonateIndex"),
+        BAND_NAMES.index("NDVI"),
+        _OPTICAL.stop,
+    )
 
 
 def smooth_unit(block: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -100,16 +127,15 @@ def reflectance(
         out = np.empty((cover.shape[0], len(_SOIL), *cover.shape[1:]), dtype)
     is_crop = cover == _CROPLAND
     is_soil = is_crop | (cover == _BARELAND)
-    soil_dark = np.exp(-0.22 * d_pix.astype(dtype, copy=False))
-    u_veg = np.asarray(u_veg, float)
-    veg_frac = np.clip(0.15 + 0.12 * (2 * u_veg - 1) * 1.7, 0, 0.6).astype(dtype)[:, None, None]
+    soil_dark = soil_darkening(d_pix, dtype)
+    veg_frac, illum = patch_factors(u_veg, illum_z, dtype)
+    veg_frac, illum = veg_frac[:, None, None], illum[:, None, None]
     # Soil pixels mix soil and vegetation, ``w soil + v veg``: cropland (1 - v, v) with its
     # patch's v, bare land (0.95, 0.05). Per-pixel weights give both classes in one pass, with
     # the same products and sum per pixel as a formula per class.
     soil_weight = np.where(is_crop, 1 - veg_frac, dtype(0.95))
     veg_share = np.where(is_crop, veg_frac, dtype(0.05))
     vigour_base = 0.08 * np.asarray(vigour_z).astype(dtype, copy=False)
-    illum = np.exp(0.06 * np.asarray(illum_z, float)).astype(dtype)[:, None, None]
     gain = 1 + 0.04 * pix_noise.astype(dtype, copy=False)
     offset = 0.004 * np.roll(pix_noise, 1, axis=-1).astype(dtype, copy=False)
     signatures, soil_refl, veg_refl = (t.astype(dtype) for t in (_SIGNATURES, _SOIL, _VEG))
@@ -141,6 +167,37 @@ def reflectance(
     return out
 
 
+def soil_darkening(d_pix: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Factor ``exp(-0.22 d)`` by which the soil darkness ``d`` darkens soil reflectance.
+
+    Args:
+        d_pix: float (N, S, S) soil darkness per pixel.
+        dtype: float32 or float64, the dtype the reflectance is computed in.
+    """
+    return np.exp(-0.22 * np.asarray(d_pix).astype(dtype, copy=False))
+
+
+def patch_factors(u_veg, illum_z, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-patch factors of :func:`reflectance`: cropland vegetation share and illumination.
+
+    Args:
+        u_veg: float (N,) uniform draw setting the cropland vegetation share.
+        illum_z: float (N,) standard normal illumination draw.
+        dtype: float32 or float64, the dtype the reflectance is computed in.
+
+    Returns:
+        (vegetation share in 0..0.6, illumination factor), each (N,) in ``dtype``.
+    """
+    u_veg = np.asarray(u_veg, float)
+    veg_frac = np.clip(0.15 + 0.12 * (2 * u_veg - 1) * 1.7, 0, 0.6).astype(dtype)
+    return veg_frac, np.exp(0.06 * np.asarray(illum_z, float)).astype(dtype)
+
+
+def relief_amplitude(elev: np.ndarray, relief_z: np.ndarray) -> np.ndarray:
+    """float64 (N,) amplitude (m) of a patch's relief: it grows with the regional elevation."""
+    return 12.0 * np.exp(0.5 * relief_z) * (1 + elev / 400.0)
+
+
 def patch_elevation(elev: np.ndarray, relief_z: np.ndarray, relief_noise: np.ndarray) -> np.ndarray:
     """Patch elevation: the regional elevation plus relief whose amplitude grows with altitude.
 
@@ -152,7 +209,7 @@ def patch_elevation(elev: np.ndarray, relief_z: np.ndarray, relief_noise: np.nda
     Returns:
         float64 (N, S, S) elevation, metres.
     """
-    amp = 12.0 * np.exp(0.5 * relief_z) * (1 + elev / 400.0)
+    amp = relief_amplitude(elev, relief_z)
     return elev[:, None, None] + amp[:, None, None] * relief_noise
 
 

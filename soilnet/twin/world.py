@@ -44,6 +44,7 @@ import pandas as pd
 from soilnet.bands import BAND_NAMES, SPECTRAL_BANDS
 from soilnet.geo import laea_to_lonlat, lonlat_to_laea
 from soilnet.grid import grid_cells, sample_land_points
+from soilnet.twin import kernels
 from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P, monthly_climate
 from soilnet.twin.config import TwinConfig
 from soilnet.twin.fields import counter_noise
@@ -51,10 +52,14 @@ from soilnet.twin.oracle import oracle_columns
 from soilnet.twin.surface import (
     LAND_COVER,
     add_clouds,
+    kernel_tables,
     patch_elevation,
+    patch_factors,
     patch_image,
     reflectance,
+    relief_amplitude,
     smooth_unit,
+    soil_darkening,
 )
 
 #: Target centre-pixel shares of the :data:`LAND_COVER` classes (LUCAS 2015).
@@ -74,6 +79,9 @@ RENDER_CHUNK_PIXELS = 8 * 64 * 64
 #: Threads rendering chunks of one batch (numpy and the generators release the GIL for part
 #: of the work). Results do not depend on it.
 RENDER_THREADS = min(2, os.cpu_count() or 1)
+#: Render float32 ("counter" scheme) pixels with :func:`soilnet.twin.kernels.float32_pixels`,
+#: bit-identical to the numpy path, which renders them when False (tests compare the two).
+FUSED_PIXELS = True
 #: Per-cell summaries of the rendered pixels: centre class, soil visible, context cover,
 #: context relief, centre elevation.
 _PIXEL_STATS = ("centre", "soil_visible", "context_cover", "context_relief", "elevation_m")
@@ -267,28 +275,44 @@ class SyntheticWorld:
             per_point[i, n_cls + 6] = r.standard_normal()
         return white, per_point
 
-    def render(self, x, y, *, with_climate: bool = True) -> Rendered:
+    def render(self, x, y, *, with_climate: bool = True, out: np.ndarray | None = None) -> Rendered:
         """Render patches, climate series and latent SOC components at EPSG:3035 locations.
 
         Args:
             x, y: (N,) EPSG:3035 easting and northing, metres.
             with_climate: also render the monthly climate (61 months x variables).
+            out: optional float32 (N, 14, S, S) C-contiguous array to render the patches into
+                (a worker's part of a shared buffer, :class:`soilnet.twin.pool.RenderPool`);
+                it becomes the result's ``image``.
 
         Returns:
             a :class:`Rendered`; ``climate`` is empty (N, 0, 0) without ``with_climate``.
-        """
-        return self._render(
-            np.atleast_1d(x), np.atleast_1d(y), with_climate=with_climate, standardised=True
-        )
 
-    def _render(self, x, y, *, with_climate: bool, standardised: bool) -> Rendered:
+        Raises:
+            ValueError: ``out`` has another shape or dtype, or is not C-contiguous.
+        """
+        x, y = np.atleast_1d(x), np.atleast_1d(y)
+        if out is not None:
+            s = self.config.patch_size_px
+            shape = (len(x), len(BAND_NAMES), s, s)
+            if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+                raise ValueError(
+                    f"out must be a C-contiguous float32 array of shape {shape}; got "
+                    f"{out.dtype} {out.shape}."
+                )
+        given = {} if out is None else {"out": out}
+        return self._render(x, y, with_climate=with_climate, standardised=True, **given)
+
+    def _render(
+        self, x, y, *, with_climate: bool, standardised: bool, out: np.ndarray | None = None
+    ) -> Rendered:
         cfg = self.config
         n, s, n_cls = len(x), cfg.patch_size_px, len(LAND_COVER)
         lon, lat, cont, elev = self._geography(x, y)
         bias = self._lc_bias(x, y, lat, cont, elev) + self._lc_offset
         # Pixels are rendered in small chunks of cells (temporaries stay in cache); every cell
         # goes through the same operations whatever the chunk, so the result is the same.
-        image = np.empty((n, len(BAND_NAMES), s, s), np.float32)
+        image = np.empty((n, len(BAND_NAMES), s, s), np.float32) if out is None else out
         per_point = np.empty((n, 13))
         stats = np.empty((n, len(_PIXEL_STATS)))
         step = max(1, RENDER_CHUNK_PIXELS // (s * s))
@@ -403,6 +427,18 @@ class SyntheticWorld:
         # smooth pixel noise (first maximum, as np.argmax).
         # In the fields' dtype: float32 under the "counter" scheme, float64 (unchanged) else.
         level = (bias + jitter).astype(lc_noise.dtype, copy=False)[:, :, None, None]
+        d_pix = d.astype(aux.dtype, copy=False)[:, None, None] + 0.3 * aux[:, 0]
+        if FUSED_PIXELS and aux.dtype == np.float32:
+            dem = np.empty((len(x), s, s))
+            veg_frac, illum = patch_factors(u_veg, illum_z, np.float32)
+            kernels.float32_pixels(
+                lc_noise, np.ascontiguousarray(level[:, :, 0, 0]),
+                soil_darkening(d_pix, np.float32), aux, pix_noise, veg_frac, illum, elev,
+                relief_amplitude(elev, relief_z), u_cloud < cfg.cloud_fraction,
+                *kernel_tables(), image, dem, stats,
+            )  # fmt: skip
+            self._relief_stats(dem, stats)
+            return
         best = lc_noise[:, 0] + level[:, 0]
         cover8 = np.zeros(best.shape, np.int8)  # 1-byte masked writes, indices after the loop
         score, higher = np.empty_like(best), np.empty(best.shape, bool)
@@ -415,7 +451,7 @@ class SyntheticWorld:
         c0 = s // 2
         refl = reflectance(
             cover,
-            d.astype(aux.dtype, copy=False)[:, None, None] + 0.3 * aux[:, 0],
+            d_pix,
             u_veg,
             aux[:, 1],
             illum_z,
@@ -434,6 +470,12 @@ class SyntheticWorld:
         # Shares of woodland and wetland pixels: counts / pixels equal the boolean means.
         stats[:, 2] = np.count_nonzero(cover8 == 1, axis=(1, 2)) / (s * s)
         stats[:, 2] += 2 * (np.count_nonzero(cover8 == 5, axis=(1, 2)) / (s * s))
+        self._relief_stats(dem, stats)
+
+    @staticmethod
+    def _relief_stats(dem: np.ndarray, stats: np.ndarray) -> None:
+        """Write the context relief (minus the centre's z-score) and the centre elevation."""
+        c0 = dem.shape[-1] // 2
         rel = (dem[:, c0, c0] - dem.mean(axis=(1, 2))) / np.maximum(dem.std(axis=(1, 2)), 1e-6)
         stats[:, 3] = -rel
         stats[:, 4] = dem[:, c0, c0]
