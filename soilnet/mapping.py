@@ -587,7 +587,6 @@ def truth_world_grid(
         raise TypeError(
             f"truth_world_grid needs a SyntheticWorld (the only source with a truth); got {type(world).__name__}."
         )
-    fitted = world.world if isinstance(world, RenderPool) else world  # mu and sigma
     if clip is not None and not clip > 0:
         raise ConfigurationError(f"clip must be a positive value in g/kg or None; got {clip!r}.")
     _check_positive(tile_cells=tile_cells)
@@ -607,7 +606,7 @@ def truth_world_grid(
             state["peak"] = max(state["peak"], rendered.image.nbytes)
             lat = rendered.latent
             a, b = noise_floor_lognormal(
-                fitted.mu, fitted.sigma, world.config.shares,
+                world.mu, world.sigma, world.config.shares,
                 *(lat[c].to_numpy() for c in ("c1", "c2", "c3", "c4")),
             )  # fmt: skip
             yield rows[sl], cols[sl], clipped_lognormal_mean(a, b, clip=clip)

@@ -24,13 +24,24 @@ import math
 import numpy as np
 from numba import njit
 
+from soilnet.twin.surface import (
+    BARE_SOIL_WEIGHT,
+    BARE_VEG_SHARE,
+    CLOUD_BLOB_Z,
+    PIXEL_M,
+    SENSOR_GAIN,
+    SENSOR_OFFSET,
+    STRAY_GAP_Z,
+    VIGOUR_SCALE,
+)
+
+# surface's constants in float32, as numpy rounds them against float32 arrays.
 F32 = np.float32
-_ONE, _BARE_SOIL = F32(1.0), F32(0.95)
-_VEG_BARE, _VIGOUR_SCALE = F32(0.05), F32(0.08)
-_GAIN, _OFFSET = F32(0.04), F32(0.004)
-_CLOUD, _STRAY = F32(1.0), F32(2.9)
+_ONE, _BARE_SOIL, _VEG_BARE = F32(1.0), F32(BARE_SOIL_WEIGHT), F32(BARE_VEG_SHARE)
+_VIGOUR_SCALE, _GAIN, _OFFSET = F32(VIGOUR_SCALE), F32(SENSOR_GAIN), F32(SENSOR_OFFSET)
+_CLOUD, _STRAY = F32(CLOUD_BLOB_Z), F32(STRAY_GAP_Z)
 #: Horn's divisor ``8 * 30 m`` and the bounds of :func:`soilnet.terrain._percent_float32`.
-_HORN_DIVISOR = 8 * 30.0
+_HORN_DIVISOR = 8 * PIXEL_M
 _BELOW, _ABOVE = 1 - 2.0**-45, 1 + 2.0**-45
 
 

@@ -6,8 +6,8 @@ splits every batch into contiguous parts rendered by worker processes, each with
 built from the same config, on one thread. The workers render the patches straight into a
 shared-memory segment that the returned image views (pickling patches through pipes was
 slower than rendering on threads, and copying them out into fresh memory was slow on virtual
-machines); the climate and latent values come back by pickle. ``benchmarks/twin_render.py`` (third table) measures it
-against one thread and the renderer's threads.
+machines); the climate and latent values come back by pickle. ``benchmarks/twin_render.py``
+(third table) measures it against one thread and the renderer's threads.
 
 A location renders the same alone or in a batch, so the joined batch equals
 ``world.render(x, y)`` bit for bit, whatever the number of workers (tested).
@@ -109,6 +109,16 @@ class RenderPool:
     @property
     def config(self):
         return self.world.config
+
+    @property
+    def mu(self) -> float:
+        """The world's fitted log-SOC location (:class:`SyntheticWorld`)."""
+        return self.world.mu
+
+    @property
+    def sigma(self) -> float:
+        """The world's fitted log-SOC scale (:class:`SyntheticWorld`)."""
+        return self.world.sigma
 
     def grid(self, resolution_m: float) -> tuple[np.ndarray, np.ndarray]:
         """The world's map grid (:meth:`SyntheticWorld.grid`)."""

@@ -40,6 +40,16 @@ _VIGOUR = np.array([0, 0, 0, 0, 1, 0.3, 0])
 _OPTICAL = slice(0, 12)
 #: Ground pixel size of every patch, metres.
 PIXEL_M = 30.0
+#: Bare-land pixels mix soil and vegetation reflectance in these shares (see reflectance()).
+BARE_SOIL_WEIGHT, BARE_VEG_SHARE = 0.95, 0.05
+#: Relative NIR/SWIR vigour per unit of the vigour field (scaled by the band's _VIGOUR).
+VIGOUR_SCALE = 0.08
+#: Sensor noise: relative gain per unit of the pixel noise, and an additive offset from the
+#: pixel to the left.
+SENSOR_GAIN, SENSOR_OFFSET = 0.04, 0.004
+#: Cloud field above which a cloudy patch's pixel is cloud; stray-gap field above which a
+#: clear pixel loses carbonateIndex and NDVI.
+CLOUD_BLOB_Z, STRAY_GAP_Z = 1.0, 2.9
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,11 +143,11 @@ def reflectance(
     # Soil pixels mix soil and vegetation, ``w soil + v veg``: cropland (1 - v, v) with its
     # patch's v, bare land (0.95, 0.05). Per-pixel weights give both classes in one pass, with
     # the same products and sum per pixel as a formula per class.
-    soil_weight = np.where(is_crop, 1 - veg_frac, dtype(0.95))
-    veg_share = np.where(is_crop, veg_frac, dtype(0.05))
-    vigour_base = 0.08 * np.asarray(vigour_z).astype(dtype, copy=False)
-    gain = 1 + 0.04 * pix_noise.astype(dtype, copy=False)
-    offset = 0.004 * np.roll(pix_noise, 1, axis=-1).astype(dtype, copy=False)
+    soil_weight = np.where(is_crop, 1 - veg_frac, dtype(BARE_SOIL_WEIGHT))
+    veg_share = np.where(is_crop, veg_frac, dtype(BARE_VEG_SHARE))
+    vigour_base = VIGOUR_SCALE * np.asarray(vigour_z).astype(dtype, copy=False)
+    gain = 1 + SENSOR_GAIN * pix_noise.astype(dtype, copy=False)
+    offset = SENSOR_OFFSET * np.roll(pix_noise, 1, axis=-1).astype(dtype, copy=False)
     signatures, soil_refl, veg_refl = (t.astype(dtype) for t in (_SIGNATURES, _SOIL, _VEG))
     refl = np.empty(cover.shape, dtype)
     soil = np.empty(cover.shape, dtype)

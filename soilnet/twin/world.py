@@ -50,7 +50,9 @@ from soilnet.twin.config import TwinConfig
 from soilnet.twin.fields import counter_noise
 from soilnet.twin.oracle import oracle_columns
 from soilnet.twin.surface import (
+    CLOUD_BLOB_Z,
     LAND_COVER,
+    STRAY_GAP_Z,
     add_clouds,
     kernel_tables,
     patch_elevation,
@@ -426,19 +428,19 @@ class SyntheticWorld:
         # Land cover per pixel: argmax over classes of regional propensity + point jitter +
         # smooth pixel noise (first maximum, as np.argmax).
         # In the fields' dtype: float32 under the "counter" scheme, float64 (unchanged) else.
-        level = (bias + jitter).astype(lc_noise.dtype, copy=False)[:, :, None, None]
+        level = (bias + jitter).astype(lc_noise.dtype, copy=False)  # (n, 6), C-contiguous
         d_pix = d.astype(aux.dtype, copy=False)[:, None, None] + 0.3 * aux[:, 0]
         if FUSED_PIXELS and aux.dtype == np.float32:
             dem = np.empty((len(x), s, s))
             veg_frac, illum = patch_factors(u_veg, illum_z, np.float32)
             kernels.float32_pixels(
-                lc_noise, np.ascontiguousarray(level[:, :, 0, 0]),
-                soil_darkening(d_pix, np.float32), aux, pix_noise, veg_frac, illum, elev,
+                lc_noise, level, soil_darkening(d_pix, np.float32), aux, pix_noise, veg_frac, illum, elev,
                 relief_amplitude(elev, relief_z), u_cloud < cfg.cloud_fraction,
                 *kernel_tables(), image, dem, stats,
             )  # fmt: skip
             self._relief_stats(dem, stats)
             return
+        level = level[:, :, None, None]
         best = lc_noise[:, 0] + level[:, 0]
         cover8 = np.zeros(best.shape, np.int8)  # 1-byte masked writes, indices after the loop
         score, higher = np.empty_like(best), np.empty(best.shape, bool)
@@ -461,8 +463,8 @@ class SyntheticWorld:
         )
         dem = patch_elevation(elev, relief_z, aux[:, 2])
         patch_image(refl, dem, out=image)
-        blob = aux[:, 3] > 1.0
-        add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > 2.9) & ~blob)
+        blob = aux[:, 3] > CLOUD_BLOB_Z
+        add_clouds(image, u_cloud < cfg.cloud_fraction, blob, (aux[:, 4] > STRAY_GAP_Z) & ~blob)
 
         stats[:, 0] = cover8[:, c0, c0]
         soil = np.isin(cover8, [LAND_COVER.index(c) for c in SOIL_CLASSES])

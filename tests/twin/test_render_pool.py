@@ -14,13 +14,7 @@ from soilnet.grid import grid_cells
 from soilnet.twin import SyntheticWorld, TwinConfig
 from soilnet.twin.pool import MIN_CELLS_PER_WORKER, RenderPool
 
-
-def _same(a, b) -> bool:
-    return (
-        np.array_equal(a.image.view(np.uint32), b.image.view(np.uint32))  # NaN clouds too
-        and np.array_equal(a.climate, b.climate)
-        and a.latent.equals(b.latent)
-    )
+from .test_render_batch import assert_same_render
 
 
 @pytest.mark.parametrize("noise", ["per-cell", "counter"])
@@ -30,11 +24,11 @@ def test_two_workers_render_what_one_process_renders(noise):
     x, y = x[::5], y[::5]  # ~90 cells over Europe
     with RenderPool(world, 2) as pool:
         assert pool.processes == 2 and pool.config == world.config
-        assert _same(pool.render(x, y), world.render(x, y))
+        assert_same_render(pool.render(x, y), world.render(x, y))
         without_climate = pool.render(x[:30], y[:30], with_climate=False)
-        assert _same(without_climate, world.render(x[:30], y[:30], with_climate=False))
+        assert_same_render(without_climate, world.render(x[:30], y[:30], with_climate=False))
         few = MIN_CELLS_PER_WORKER * 2 - 1  # below the threshold: rendered in this process
-        assert _same(pool.render(x[:few], y[:few]), world.render(x[:few], y[:few]))
+        assert_same_render(pool.render(x[:few], y[:few]), world.render(x[:few], y[:few]))
         names = [shm.name for shm in pool._segments]
     for name in names:
         with pytest.raises(FileNotFoundError):  # closed: the shared segments are gone
@@ -52,7 +46,7 @@ def test_an_image_held_is_never_rendered_over():
         expected = world.render(*a_xy).image.copy()
         second = pool.render(*b_xy)  # held is alive: another segment
         np.testing.assert_array_equal(held.view(np.uint32), expected.view(np.uint32))
-        assert _same(second, world.render(*b_xy))
+        assert_same_render(second, world.render(*b_xy))
         assert len(pool._segments) == 2
         view = held[:, :7]
         del held, second
