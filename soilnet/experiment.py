@@ -419,13 +419,24 @@ def _twin_world(study: Study):
     """The :class:`~soilnet.twin.SyntheticWorld` recorded in the data folder's ``twin.json``."""
     from soilnet.errors import ConfigurationError
     from soilnet.twin import SyntheticWorld, TwinConfig
+    from soilnet.twin.config import NOISE_REVISIONS
 
     twin_json = study.data_dir / "twin.json"
     if not twin_json.is_file():
         raise ConfigurationError(
             f"{study.data_dir} has no twin.json: the synthetic world it came from is unknown."
         )
-    twin = json.loads(twin_json.read_text())["config"]
+    summary = json.loads(twin_json.read_text())
+    twin = summary["config"]
+    noise = twin.get("noise", "per-cell")
+    written, current = summary.get("noise_revision", 1), NOISE_REVISIONS.get(noise)
+    if written != current:
+        raise ConfigurationError(
+            f"{twin_json} was written by revision {written} of the {noise!r} noise scheme; this "
+            f"code renders revision {current}, whose cells differ from those points, so maps "
+            f"and references would not match them. Delete {study.data_dir} and run again to "
+            "regenerate the twin (or python -m soilnet twin)."
+        )
     return SyntheticWorld(
         TwinConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in twin.items()})
     )

@@ -161,3 +161,26 @@ def test_an_older_truth_table_gets_the_references_by_rerendering(two_datasets, t
     full.drop(columns=new).assign(OC=full["OC"] + 1.0).to_csv(data / "truth.csv", index=False)
     with pytest.raises(ConfigurationError, match="does not reproduce"):
         twin_truth(study)
+
+
+def test_a_twin_of_another_noise_revision_is_refused(tmp_path):
+    """A counter twin written before its scheme's values changed (no revision in twin.json)
+    renders other cells than its points: the world is not rebuilt from it, and the error says
+    to regenerate; the current revision is rebuilt."""
+    import json
+
+    from soilnet.errors import ConfigurationError
+    from soilnet.experiment import _twin_world
+    from soilnet.twin import TwinConfig, write_twin
+    from soilnet.twin.config import NOISE_REVISIONS
+
+    data = tmp_path / "twin-counter"
+    write_twin(data, TwinConfig(n_points=12, patch_size_px=16, seed=3, noise="counter"))
+    study = Study.create("smoke", str(data), str(tmp_path / "w"), TINY, "cpu")
+    summary = json.loads((data / "twin.json").read_text())
+    assert summary["noise_revision"] == NOISE_REVISIONS["counter"] == 2
+    assert _twin_world(study).config.noise == "counter"
+    del summary["noise_revision"]
+    (data / "twin.json").write_text(json.dumps(summary))
+    with pytest.raises(ConfigurationError, match=r"revision 1 of the 'counter'.*regenerate"):
+        _twin_world(study)

@@ -18,6 +18,12 @@ CLIMATE_START = "2010-01"
 CLIMATE_MONTHS = 61
 #: Summer droughts per location: K ~ Binomial(DROUGHT_EVENTS, DROUGHT_P).
 DROUGHT_EVENTS, DROUGHT_P = 6, 0.4
+#: Months of the series (0 = 2010-01) that can hold a drought: June to August of 2010-2014.
+SUMMER_MONTHS = np.flatnonzero(
+    (np.arange(CLIMATE_MONTHS) % 12 >= 5)
+    & (np.arange(CLIMATE_MONTHS) % 12 <= 7)
+    & (np.arange(CLIMATE_MONTHS) // 12 < 5)
+)
 #: Variables that cannot go below zero: their drought shift is a rescaling where it would.
 _NON_NEGATIVE = ("pr", "swe", "ro", "aet", "pet", "soil", "def", "vap", "vpd", "srad")
 
@@ -27,25 +33,25 @@ def _es_kpa(t_c):
     return 0.6108 * np.exp(17.27 * t_c / (t_c + 237.3))
 
 
-def _point_draws(
-    seed: int, x: np.ndarray, y: np.ndarray, drought_k: np.ndarray, moy: np.ndarray, year
+def location_seeded_draws(
+    seed: int, x: np.ndarray, y: np.ndarray, drought_k: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-location noise (N, 6, T) and drought months (N, T) bool, from location-seeded draws.
 
     The generator is seeded by ``(seed, 31, round(x), round(y))``: a location's climate is the
-    same alone or in any batch, and independent of the patch draws.
+    same alone or in any batch, and independent of the patch draws. The ``"per-cell"`` noise
+    scheme's draws; the ``"counter"`` scheme's are :func:`soilnet.twin.fields.climate_draws`.
     """
-    n, t = len(x), len(moy)
+    n, t = len(x), CLIMATE_MONTHS
     noise = np.empty((n, 6, t))
     drought = np.zeros((n, t), bool)
-    summer = np.flatnonzero((moy >= 5) & (moy <= 7) & (year < 5))  # Jun-Aug 2010-2014
     for i in range(n):
         r = np.random.default_rng(
             [seed, 31, int(round(x[i])) & 0xFFFFFFFF, int(round(y[i])) & 0xFFFFFFFF]
         )
         noise[i] = r.standard_normal((6, t))
         if drought_k[i]:
-            drought[i, r.choice(summer, size=drought_k[i], replace=False)] = True
+            drought[i, r.choice(SUMMER_MONTHS, size=drought_k[i], replace=False)] = True
     return noise, drought
 
 
@@ -60,6 +66,7 @@ def monthly_climate(
     seed: int,
     year_fields: Sequence[Callable[[np.ndarray, np.ndarray], np.ndarray]],
     variables: Sequence[str],
+    draws: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Monthly climate at locations, droughts in the sequence but not in the means.
 
@@ -73,6 +80,9 @@ def monthly_climate(
         year_fields: six smooth fields ``f(x, y) -> (N,)``, one regional anomaly per year
             2010..2015.
         variables: TerraClimate variable names to return, in this order.
+        draws: the locations' noise, float (N, 6, 61) standard normal, and drought months,
+            bool (N, 61) with ``drought_k`` of :data:`SUMMER_MONTHS` set; by default
+            :func:`location_seeded_draws`.
 
     Returns:
         float32 (N, 61, F): months 2010-01..2015-01, F = ``len(variables)``; units as
@@ -81,7 +91,9 @@ def monthly_climate(
     n, t = len(x), CLIMATE_MONTHS
     moy = np.arange(t) % 12  # month of year, 0 = January
     year = np.arange(t) // 12
-    noise, drought = _point_draws(seed, x, y, drought_k, moy, year)
+    if draws is None:
+        draws = location_seeded_draws(seed, x, y, drought_k)
+    noise, drought = draws
     year_anom = np.column_stack([f(x, y) for f in year_fields])[:, np.minimum(year, 5)]  # (N, T)
     season = -np.cos(2 * np.pi * moy / 12)[None, :]  # -1 in January, +1 in July
     t_ann = 27.0 - 0.42 * lat - 6.5 * elev / 1000.0

@@ -10,6 +10,11 @@ from soilnet.errors import ConfigurationError
 
 #: Accepted values of :attr:`TwinConfig.noise` (:mod:`soilnet.twin.fields`).
 NOISE_SCHEMES = ("per-cell", "counter")
+#: Revision of each scheme's values, recorded in ``twin.json``: a twin written at another
+#: revision renders other values for its own places, so its map would not match its points.
+#: ``"counter"`` 2: the climate's draws from the cell's streams, the sensor noise's filter and
+#: the fields' SD by compiled loops (2026-12-02); twins written before carry no revision (1).
+NOISE_REVISIONS = {"per-cell": 1, "counter": 2}
 #: Names of the five variance shares of log SOC, in :attr:`TwinConfig.shares` order.
 SHARE_NAMES = ("pixel", "context", "climate", "spatial", "noise")
 
@@ -29,10 +34,11 @@ class TwinConfig:
         climate_variables: variables written under ``climate/``.
         noise: how the patches' random fields are drawn: ``"per-cell"`` (a seeded PCG64
             generator and Gaussian filtering per cell: every twin written before the setting
-            existed) or ``"counter"`` (counter-based streams keyed by the location and
-            batched exact spectral synthesis, :mod:`soilnet.twin.fields`: about 2.5 times
-            faster to render at 64 px, the same field covariance, different values). Points and maps of
-            a world both use its scheme.
+            existed) or ``"counter"`` (counter-based streams keyed by the location for the
+            patches and the climate, batched exact spectral synthesis and compiled loops,
+            :mod:`soilnet.twin.fields`: about 4 to 5 times faster to render at 64 px, the
+            same distributions and field covariance, different values). Points and maps of a
+            world both use its scheme.
     """
 
     n_points: int = 5000
@@ -68,7 +74,7 @@ class TwinConfig:
 
 #: Named twin sizes: ``smoke`` for tests and quick looks, ``default`` for the CPU book,
 #: ``paper`` for the paper's 21,859 points at 64 x 64 px. ``paper`` uses the ``"counter"`` noise
-#: scheme, whose 1 km map renders about 2.5 times faster at 64 px (``benchmarks/README.md``);
+#: scheme, whose 1 km map renders about 4 to 5 times faster at 64 px (``benchmarks/README.md``);
 #: ``smoke`` and ``default`` keep ``"per-cell"``, so their twins, and the book's results on
 #: them, are unchanged.
 TWINS: dict[str, TwinConfig] = {

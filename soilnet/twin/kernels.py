@@ -8,13 +8,19 @@ compiled by numba, so the intermediate values stay in cache and the GIL is relea
 (``benchmarks/twin_render.py`` times both paths; it was written because the numpy path had
 been tuned to its limit and still cost a third of a 64 px cell).
 
-The result is **bit-identical** to the numpy path (``tests/twin/test_kernels.py``), so a paper
-twin written before the kernel renders the same: each pixel goes through the same float32
+The result is **bit-identical** to the numpy path (``tests/twin/test_kernels.py``), so either
+path renders the same twin: each pixel goes through the same float32
 operations in the same order as the numpy expressions, with the constants rounded to float32
 as numpy rounds a Python float against a float32 array (numba would widen them to float64),
 and no fused multiply-add (numba's default). What numpy computes with its own vectorised
 transcendental functions (the soil darkening ``exp``) and what it sums pairwise (the patch's
 elevation mean and SD) stays in numpy. The float64 ``"per-cell"`` scheme keeps the numpy path.
+
+Two loops of the scheme's noise are compiled too, with their own fixed summation order rather
+than numpy's (the scheme's revision 2, :data:`soilnet.twin.config.NOISE_REVISIONS`):
+:func:`unit_sd_float32` scales each spectral field to SD 1 over its patch, and
+:func:`smooth_unit_float32` filters the sensor noise as scipy's Gaussian filter does (tested
+against it).
 """
 
 from __future__ import annotations
@@ -208,3 +214,75 @@ def _slope_percent(dem, col_sums, row_sums, out):
             if np.float32(lo) != np.float32(hi) or not np.isfinite(fast):
                 value = np.float32(100.0 * math.hypot(dzdx, dzdy))
             out[r, c] = value
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def smooth_unit_float32(white, weights, out):
+    """Gaussian-smooth each (S, S) field of float32 ``white`` (N, S, S) with the symmetric 1-D
+    kernel ``weights`` (float64, odd length) along both axes, edges reflected as
+    :func:`scipy.ndimage.gaussian_filter`'s ``"reflect"`` mode, and write it rescaled to SD 1
+    over its patch into float32 ``out``: :func:`soilnet.twin.surface.smooth_unit` of the
+    ``"counter"`` scheme's sensor noise. Sums run in float64 in a fixed order (per column,
+    then over the columns), so a field is the same in any batch; the loops run along
+    contiguous rows, which the compiler vectorises.
+    """
+    n, s = white.shape[0], white.shape[1]
+    r = (weights.shape[0] - 1) // 2
+    line = np.empty(s + 2 * r)
+    rows = np.empty((s, s))
+    field = np.empty((s, s))
+    col = np.empty(s)
+    for c in range(n):
+        for i in range(s):  # along the last axis
+            for j in range(s + 2 * r):
+                k = j - r
+                k = -k - 1 if k < 0 else (2 * s - k - 1 if k >= s else k)
+                line[j] = white[c, i, k]
+            for j in range(s):
+                rows[i, j] = 0.0
+            for t in range(2 * r + 1):
+                w = weights[t]
+                for j in range(s):
+                    rows[i, j] += w * line[j + t]
+        for i in range(s):  # along the first axis
+            for j in range(s):
+                field[i, j] = 0.0
+            for t in range(2 * r + 1):
+                k = i + t - r
+                k = -k - 1 if k < 0 else (2 * s - k - 1 if k >= s else k)
+                w = weights[t]
+                for j in range(s):
+                    field[i, j] += w * rows[k, j]
+        _to_unit_sd(field, out[c], col)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _to_unit_sd(field, out, col):
+    """float32 ``out`` = float64 (S, S) ``field`` divided by its SD over the patch (float64
+    sums in a fixed order: per column into ``col`` (S,), then over the columns)."""
+    s = field.shape[0]
+    col[:] = 0.0
+    for i in range(s):
+        for j in range(s):
+            col[j] += field[i, j]
+    mean = col.sum() / (s * s)
+    col[:] = 0.0
+    for i in range(s):
+        for j in range(s):
+            d = field[i, j] - mean
+            col[j] += d * d
+    scale = 1.0 / max(math.sqrt(col.sum() / (s * s)), 1e-9)
+    for i in range(s):
+        for j in range(s):
+            out[i, j] = np.float32(field[i, j] * scale)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def unit_sd_float32(fields, out):
+    """float32 ``out`` (F, S, S) = each float64 field of ``fields`` (F, S, S) divided by its SD
+    over the patch, the sums in a fixed order (so a field is the same in any batch)."""
+    col = np.empty(fields.shape[2])
+    for f in range(fields.shape[0]):
+        _to_unit_sd(fields[f], out[f], col)
+    return out

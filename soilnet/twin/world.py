@@ -47,7 +47,7 @@ from soilnet.grid import grid_cells, sample_land_points
 from soilnet.twin import kernels
 from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P, monthly_climate
 from soilnet.twin.config import TwinConfig
-from soilnet.twin.fields import counter_noise
+from soilnet.twin.fields import climate_draws, counter_noise
 from soilnet.twin.oracle import oracle_columns
 from soilnet.twin.surface import (
     CLOUD_BLOB_Z,
@@ -483,7 +483,9 @@ class SyntheticWorld:
         stats[:, 4] = dem[:, c0, c0]
 
     def _climate(self, x, y, lat, cont, elev, drought_k) -> np.ndarray:
-        """(N, 61, F) float32 monthly climate of this world (:func:`monthly_climate`)."""
+        """(N, 61, F) float32 monthly climate of this world (:func:`monthly_climate`), its
+        draws from the world's noise scheme."""
+        cfg = self.config
         return monthly_climate(
             x,
             y,
@@ -491,9 +493,10 @@ class SyntheticWorld:
             cont,
             elev,
             drought_k,
-            seed=self.config.seed,
+            seed=cfg.seed,
             year_fields=self._year_fields,
-            variables=self.config.climate_variables,
+            variables=cfg.climate_variables,
+            draws=climate_draws(cfg.seed, x, y, drought_k) if cfg.noise == "counter" else None,
         )
 
     # ------------------------------------------------------------------ grids

@@ -22,7 +22,7 @@ from soilnet.errors import ConfigurationError
 from soilnet.geo import europe_countries
 from soilnet.grid import sample_land_points
 from soilnet.twin.climate import CLIMATE_MONTHS, CLIMATE_START
-from soilnet.twin.config import TwinConfig, resolve_twin
+from soilnet.twin.config import NOISE_REVISIONS, TwinConfig, resolve_twin
 from soilnet.twin.world import SyntheticWorld
 
 #: Columns of ``truth.csv``, in order. The references (g/kg, :mod:`soilnet.twin.oracle`), each
@@ -189,6 +189,7 @@ def write_twin(
     oc = points["OC"].to_numpy()
     summary = {
         "config": asdict(config),
+        "noise_revision": NOISE_REVISIONS[config.noise],
         "mu": world.mu,
         "sigma": world.sigma,
         "n_points": len(points),

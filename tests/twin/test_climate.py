@@ -12,8 +12,15 @@ from soilnet.twin import (
     monthly_climate,
     with_shares,
 )
+from soilnet.twin.fields import climate_draws
 
 from .conftest import STATS
+
+
+def scheme_draws(world, seed, x, y, k):
+    """The climate draws ``monthly_climate`` takes in ``world``'s noise scheme (None: its
+    default, the per-cell scheme's)."""
+    return climate_draws(seed, x, y, k) if world.config.noise == "counter" else None
 
 
 def test_droughts_hidden_in_the_means(world, xy, rendered):
@@ -60,6 +67,7 @@ def test_monthly_climate_selects_variables_in_the_order_asked(world, xy, rendere
     two = monthly_climate(
         x, y, lat, cont, elev, k,
         seed=STATS.seed, year_fields=world._year_fields, variables=("tmmx", "pr"),
+        draws=scheme_draws(world, STATS.seed, x, y, k),
     )  # fmt: skip
     assert two.shape == (40, CLIMATE_MONTHS, 2) and two.dtype == np.float32
     full = rendered.climate[:40]
@@ -69,5 +77,6 @@ def test_monthly_climate_selects_variables_in_the_order_asked(world, xy, rendere
     other = monthly_climate(
         x, y, lat, cont, elev, k,
         seed=STATS.seed + 1, year_fields=world._year_fields, variables=("tmmx", "pr"),
+        draws=scheme_draws(world, STATS.seed + 1, x, y, k),
     )  # fmt: skip
     assert not np.array_equal(other, two)

@@ -20,9 +20,10 @@ import soilnet.twin.world as world_module
 from soilnet.errors import ConfigurationError
 from soilnet.grid import grid_cells, sample_land_points
 from soilnet.twin import TWINS, Rendered, SyntheticWorld, TwinConfig, write_twin
-from soilnet.twin.climate import DROUGHT_EVENTS, DROUGHT_P
+from soilnet.twin.climate import CLIMATE_MONTHS, DROUGHT_EVENTS, DROUGHT_P, SUMMER_MONTHS
 from soilnet.twin.fields import (
     cell_keys,
+    climate_draws,
     normals_float32,
     per_point_values,
     spectral_basis,
@@ -173,6 +174,37 @@ def test_per_point_draws_have_the_per_cell_distributions():
     corr = np.corrcoef(draws.T)
     np.fill_diagonal(corr, 0.0)
     assert np.abs(corr).max() < 4 / np.sqrt(n)
+
+
+def test_climate_draws_have_the_per_cell_distributions():
+    """Over 20,000 cells: the climate noise passes a Kolmogorov-Smirnov test against N(0, 1)
+    with uncorrelated neighbouring months and variables; each cell has exactly its K drought
+    months, all in June-August 2010-2014, each of the 15 equally likely (chi-square), and
+    every pair of them as likely as any other for K = 2."""
+    n = 20_000
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(2.5e6, 7.5e6, n), rng.uniform(1.4e6, 5.5e6, n)
+    k = rng.binomial(DROUGHT_EVENTS, DROUGHT_P, n)
+    noise, drought = climate_draws(7, x, y, k)
+    assert noise.shape == (n, 6, CLIMATE_MONTHS) and drought.shape == (n, CLIMATE_MONTHS)
+    assert stats.kstest(noise.ravel(), "norm").pvalue > 1e-3
+    for a, b in ((noise[:, 0, :-1], noise[:, 0, 1:]), (noise[:, 0], noise[:, 5])):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 4 / np.sqrt(a.size)
+    np.testing.assert_array_equal(drought.sum(axis=1), k)
+    assert not drought[:, np.setdiff1d(np.arange(CLIMATE_MONTHS), SUMMER_MONTHS)].any()
+    months = drought[:, SUMMER_MONTHS]
+    per_month = months.sum(axis=0)
+    assert stats.chisquare(per_month).pvalue > 1e-3
+    # For K = 2, every pair of the 15 months is equally likely.
+    n_summer = len(SUMMER_MONTHS)
+    pairs = np.argwhere(months[k == 2])[:, 1].reshape(-1, 2)  # each cell's two months
+    counts = np.zeros((n_summer, n_summer), int)
+    np.add.at(counts, (pairs[:, 0], pairs[:, 1]), 1)
+    assert stats.chisquare(counts[np.triu_indices(n_summer, 1)]).pvalue > 1e-3
+    # Another seed draws other noise and months at the same places.
+    other_noise, other_drought = climate_draws(8, x, y, k)
+    assert abs(np.corrcoef(noise.ravel(), other_noise.ravel())[0, 1]) < 0.01
+    assert not np.array_equal(drought, other_drought)
 
 
 def test_float32_normals_are_standard_and_bounded():

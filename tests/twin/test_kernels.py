@@ -1,4 +1,5 @@
-"""soilnet.twin.kernels: the compiled float32 pixels are numpy's pixels, bit for bit.
+"""soilnet.twin.kernels: the compiled float32 pixels are numpy's pixels, bit for bit, and the
+compiled smoothing is scipy's Gaussian filter.
 
 The ``"counter"`` scheme renders its pixels with :func:`soilnet.twin.kernels.float32_pixels`;
 ``world.FUSED_PIXELS = False`` renders them with the numpy path it replaced. Both must give
@@ -15,7 +16,9 @@ import soilnet.twin.world as world_module
 from soilnet import terrain
 from soilnet.grid import grid_cells
 from soilnet.twin import SyntheticWorld, TwinConfig
-from soilnet.twin.kernels import _slope_percent
+from soilnet.twin.fields import gaussian_kernel
+from soilnet.twin.kernels import _slope_percent, smooth_unit_float32
+from soilnet.twin.surface import smooth_unit
 
 from .test_render_batch import assert_same_render
 
@@ -59,6 +62,24 @@ def test_compiled_slope_equals_terrain_slope():
         _slope_percent(dem, col_sums, row_sums, out)
         expected = terrain.slope_percent(dem, 30.0, 30.0)
         np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
+
+
+@pytest.mark.parametrize("size_px", [8, 16, 64])
+@pytest.mark.parametrize("sigma_px", [0.5, 1.5])
+def test_compiled_smoothing_is_scipys_filter_at_unit_sd(size_px, sigma_px):
+    """The counter scheme's sensor noise: scipy's Gaussian filter with reflecting edges (the
+    per-cell scheme's smooth_unit), rescaled to SD 1, within float32 rounding; the same cell
+    alone or among others."""
+    white = np.random.default_rng(size_px).standard_normal((6, size_px, size_px))
+    white = white.astype(np.float32)
+    expected = smooth_unit(white[:, None].astype(np.float64), sigma_px)[:, 0]
+    out = np.empty_like(white)
+    smooth_unit_float32(white, gaussian_kernel(sigma_px), out)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(out.std(axis=(1, 2), dtype=np.float64), 1.0, atol=1e-6)
+    alone = np.empty_like(white[:1])
+    smooth_unit_float32(white[3:4], gaussian_kernel(sigma_px), alone)
+    np.testing.assert_array_equal(alone[0], out[3])
 
 
 def test_render_into_a_given_array():
