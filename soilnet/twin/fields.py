@@ -46,6 +46,7 @@ import functools
 import math
 
 import numpy as np
+from numba import njit
 
 from soilnet.errors import ConfigurationError
 from soilnet.twin.climate import CLIMATE_MONTHS, DROUGHT_EVENTS, DROUGHT_P, SUMMER_MONTHS
@@ -110,18 +111,41 @@ def stream_bits(keys: np.ndarray, start: int, count: int) -> np.ndarray:
     return _mix(keys[:, None] ^ _counter_hashes(start, count)[None, :])
 
 
+@njit(cache=True, nogil=True)
+def _uniform_pairs(keys, hashes, u1, u2):
+    """float32 ``u1`` (N, C) in (0, 1] and ``u2`` (N, C) in [0, 2**24): the two 24-bit
+    uniforms of stream values ``mix(key ^ hash)``, in one pass (numpy's 11 passes over the
+    uint64 values took a third of the normals' time)."""
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        for c in range(hashes.shape[0]):
+            z = key ^ hashes[c]
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            u1[i, c] = np.float32((z >> np.uint64(40)) + np.uint64(1)) * np.float32(2.0**-24)
+            u2[i, c] = np.float32((z >> np.uint64(16)) & np.uint64(0xFFFFFF))
+
+
 def normals_float32(keys: np.ndarray, start: int, count: int) -> np.ndarray:
     """float32 (N, count) standard normals from counters ``start .. start + ceil(count / 2)``.
 
     Box-Muller on two 24-bit uniforms per 64-bit value (exact in float32): ``u1`` in (0, 1]
-    keeps the logarithm finite, and ``|z| <= sqrt(-2 ln 2**-24)``.
+    keeps the logarithm finite, and ``|z| <= sqrt(-2 ln 2**-24)``. The cosine normals fill
+    the first ``ceil(count / 2)`` columns, the sine ones the rest.
     """
-    bits = stream_bits(keys, start, (count + 1) // 2)
-    u1 = ((bits >> np.uint64(40)) + np.uint64(1)).astype(np.float32) * np.float32(2.0**-24)
-    u2 = ((bits >> np.uint64(16)) & np.uint64(0xFFFFFF)).astype(np.float32)
+    n, half = len(keys), (count + 1) // 2
+    u1, u2 = np.empty((n, half), np.float32), np.empty((n, half), np.float32)
+    _uniform_pairs(keys, _counter_hashes(start, half), u1, u2)
     radius = np.sqrt(np.float32(-2.0) * np.log(u1))
     angle = u2 * np.float32(2 * np.pi * 2.0**-24)
-    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :count]
+    out = np.empty((n, 2 * half), np.float32)
+    # numpy's transcendental loops on contiguous arrays, the products into the halves.
+    np.multiply(radius, np.cos(angle), out=out[:, :half])
+    np.multiply(radius, np.sin(angle), out=out[:, half:])
+    return out[:, :count]
 
 
 def uniforms53(bits: np.ndarray) -> np.ndarray:
