@@ -80,3 +80,47 @@ def test_monthly_climate_selects_variables_in_the_order_asked(world, xy, rendere
         draws=scheme_draws(world, STATS.seed + 1, x, y, k),
     )  # fmt: skip
     assert not np.array_equal(other, two)
+
+
+def _water_balance_by_arrays(tm, pr, pet):
+    """The water balance as array operations over the locations, month by month (the code
+    the compiled loop replaced)."""
+    n, t = pr.shape
+    aet, ro, soil, swe = (np.empty_like(pr) for _ in range(4))
+    store, snow = np.full(n, 100.0), np.zeros(n)
+    for k in range(t):
+        snowfall = np.where(tm[:, k] < 0, pr[:, k], 0.0)
+        melt = np.where(tm[:, k] > 0, np.minimum(snow, 25.0 * tm[:, k]), 0.0)
+        snow = snow + snowfall - melt
+        water_in = pr[:, k] - snowfall + melt
+        aet[:, k] = np.minimum(pet[:, k], water_in + 0.5 * store)
+        store = store + water_in - aet[:, k]
+        ro[:, k] = np.maximum(store - 150.0, 0)
+        store = np.clip(store, 0, 150.0)
+        soil[:, k] = store
+        swe[:, k] = snow
+    return aet, ro, soil, swe
+
+
+def test_compiled_water_balance_and_drought_index_equal_the_array_code():
+    """Snow that accumulates and melts, buckets that overflow and nearly empty, indices that
+    hit the clip: the compiled loops give the array code's values bit for bit."""
+    from soilnet.twin.climate import _drought_index, _water_balance
+
+    rng = np.random.default_rng(8)
+    n, t = 500, CLIMATE_MONTHS
+    tm = rng.normal(3.0, 8.0, (n, t))
+    pr = rng.gamma(0.8, 60.0, (n, t))
+    pet = np.maximum(4.0 * (tm + 5) * rng.uniform(50, 900, (n, t)) / 200, 0)
+    expected = _water_balance_by_arrays(tm, pr, pet)
+    got = _water_balance(tm, pr, pet)
+    for name, a, b in zip(("aet", "ro", "soil", "swe"), got, expected, strict=True):
+        np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64), err_msg=name)
+    assert (expected[1] > 0).any() and expected[2].min() < 1 and (expected[3] > 0).any()
+    anom = rng.normal(0.0, 60.0, (n, t))
+    state, index = np.zeros(n), np.empty((n, t))
+    for k in range(t):
+        state = 0.85 * state + 0.02 * anom[:, k]
+        index[:, k] = np.clip(state, -8, 8)
+    np.testing.assert_array_equal(_drought_index(anom).view(np.uint64), index.view(np.uint64))
+    assert (np.abs(index) == 8).any()
