@@ -28,6 +28,7 @@ from soilnet.twin.fields import (
     per_point_values,
     spectral_basis,
     spectral_fields,
+    stream_bits,
 )
 from soilnet.twin.surface import smooth_unit
 
@@ -205,6 +206,21 @@ def test_climate_draws_have_the_per_cell_distributions():
     other_noise, other_drought = climate_draws(8, x, y, k)
     assert abs(np.corrcoef(noise.ravel(), other_noise.ravel())[0, 1]) < 0.01
     assert not np.array_equal(drought, other_drought)
+
+
+def test_compiled_normals_are_box_muller_on_the_streams():
+    """normals_float32's compiled pass hashes the same stream values as stream_bits (the
+    per-point values' and the climate's) and gives numpy's Box-Muller on them, bit for bit."""
+    keys = cell_keys(4, np.arange(50) * 1000.0, np.full(50, 2.9e6))
+    for start, count in ((32, 4374), (90, 7), (7, 1)):
+        bits = stream_bits(keys, start, (count + 1) // 2)
+        u1 = ((bits >> np.uint64(40)) + np.uint64(1)).astype(np.float32) * np.float32(2.0**-24)
+        u2 = ((bits >> np.uint64(16)) & np.uint64(0xFFFFFF)).astype(np.float32)
+        radius = np.sqrt(np.float32(-2.0) * np.log(u1))
+        angle = u2 * np.float32(2 * np.pi * 2.0**-24)
+        expected = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+        got = normals_float32(keys, start, count)
+        np.testing.assert_array_equal(got.view(np.uint32), expected[:, :count].view(np.uint32))
 
 
 def test_float32_normals_are_standard_and_bounded():
