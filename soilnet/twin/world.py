@@ -351,23 +351,23 @@ class SyntheticWorld:
         effect = np.asarray(LAND_COVER_EFFECT)[centre]
         c1_raw = effect + SOIL_DARKNESS_WEIGHT * d
         spatial_raw = self._spatial_field(x, y)
-        latent = pd.DataFrame(
-            {
-                "x_3035": x,
-                "y_3035": y,
-                "long": lon,
-                "lat": lat,
-                "land_cover": np.asarray(LAND_COVER)[centre],
-                "soil_darkness_d": d,
-                "soil_visible": soil_visible,
-                "drought_count_K": drought_k,
-                "c1_raw": c1_raw,
-                "context_cover": context_cover,
-                "context_relief": context_relief,
-                "spatial_raw": spatial_raw,
-                "elevation_m": centre_elevation,
-            }
-        )
+        # The latent table is built once from all its columns (measured: adding columns to a
+        # built frame cost 1.7 ms a call, a tenth of a 64 px render pool's part).
+        columns = {
+            "x_3035": x,
+            "y_3035": y,
+            "long": lon,
+            "lat": lat,
+            "land_cover": np.asarray(LAND_COVER)[centre],
+            "soil_darkness_d": d,
+            "soil_visible": soil_visible,
+            "drought_count_K": drought_k,
+            "c1_raw": c1_raw,
+            "context_cover": context_cover,
+            "context_relief": context_relief,
+            "spatial_raw": spatial_raw,
+            "elevation_m": centre_elevation,
+        }
         if standardised:
             sh = np.sqrt(cfg.shares)
             c1 = self._z("c1_raw", c1_raw)
@@ -385,13 +385,14 @@ class SyntheticWorld:
             # c1 given the land cover alone: its value at d = 0, and its SD from d.
             c1_given_cover = self._z("c1_raw", effect)
             c1_d_sd = SOIL_DARKNESS_WEIGHT / max(self._std["c1_raw"][1], 1e-12)
-            latent = latent.assign(
+            columns.update(
                 c1=c1, c2=c2, c3=c3, c4=c4, eps=eps, OC=soc,
                 **oracle_columns(
                     self.mu, self.sigma, cfg.shares, c1, c2, c3, c4,
                     c1_given_cover=c1_given_cover, c1_d_sd=c1_d_sd, soil_visible=soil_visible,
                 ),
             )  # fmt: skip
+        latent = pd.DataFrame(columns)
         climate = (
             self._climate(x, y, lat, cont, elev, drought_k)
             if with_climate
