@@ -245,9 +245,7 @@ def smooth_unit_float32(white, weights, out):
     for c in range(n):
         for i in range(s):  # along the last axis
             for j in range(s + 2 * r):
-                k = j - r
-                k = -k - 1 if k < 0 else (2 * s - k - 1 if k >= s else k)
-                line[j] = white[c, i, k]
+                line[j] = white[c, i, _reflect(j - r, s)]
             for j in range(s):
                 rows[i, j] = 0.0
             for t in range(2 * r + 1):
@@ -258,13 +256,17 @@ def smooth_unit_float32(white, weights, out):
             for j in range(s):
                 field[i, j] = 0.0
             for t in range(2 * r + 1):
-                k = i + t - r
-                k = -k - 1 if k < 0 else (2 * s - k - 1 if k >= s else k)
-                w = weights[t]
+                k, w = _reflect(i + t - r, s), weights[t]
                 for j in range(s):
                     field[i, j] += w * rows[k, j]
         _to_unit_sd(field, out[c], col)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _reflect(k, s):
+    """Index ``k`` of a line of ``s`` pixels with reflected edges (``d c b a | a b c d``)."""
+    return -k - 1 if k < 0 else (2 * s - k - 1 if k >= s else k)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -302,8 +302,7 @@ class SyntheticWorld:
                     f"out must be a C-contiguous float32 array of shape {shape}; got "
                     f"{out.dtype} {out.shape}."
                 )
-        given = {} if out is None else {"out": out}
-        return self._render(x, y, with_climate=with_climate, standardised=True, **given)
+        return self._render(x, y, with_climate=with_climate, standardised=True, out=out)
 
     def _render(
         self, x, y, *, with_climate: bool, standardised: bool, out: np.ndarray | None = None
