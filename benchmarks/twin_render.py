@@ -156,13 +156,8 @@ def stage_timers(seconds: dict[str, float]):
 def stage_row(world, x, y, size: int, fused: bool = True) -> str:
     """One row of the per-stage table: ms per cell of each stage, rendering on one thread
     (``fused=False``: float32 pixels by the numpy path instead of the compiled kernel)."""
-    saved = world_module.RENDER_THREADS, world_module.FUSED_PIXELS
-    world_module.RENDER_THREADS, world_module.FUSED_PIXELS = 1, fused
-    try:
-        with stage_timers({}) as seconds:
-            t_all, _ = timed(lambda: world.render(x, y))
-    finally:
-        world_module.RENDER_THREADS, world_module.FUSED_PIXELS = saved
+    with renderer_settings(RENDER_THREADS=1, FUSED_PIXELS=fused), stage_timers({}) as seconds:
+        t_all, _ = timed(lambda: world.render(x, y))
     # The rest: regional fields, latent values and the reference columns, per batch.
     seconds["per-cell values"] = t_all - sum(seconds.values())
     ms = 1e3 / len(x)
@@ -171,14 +166,24 @@ def stage_row(world, x, y, size: int, fused: bool = True) -> str:
     return f"| {size} | {label} | {cols} | {t_all * ms:.3f} |"
 
 
+@contextlib.contextmanager
+def renderer_settings(**settings):
+    """Set :mod:`soilnet.twin.world`'s module settings (``RENDER_THREADS``, ``FUSED_PIXELS``)
+    for the block, and restore them."""
+    saved = {name: getattr(world_module, name) for name in settings}
+    try:
+        for name, value in settings.items():
+            setattr(world_module, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(world_module, name, value)
+
+
 def numpy_pixels(world, x, y):
     """``world.render`` with float32 pixels by the numpy path, not the compiled kernel."""
-    saved = world_module.FUSED_PIXELS
-    world_module.FUSED_PIXELS = False
-    try:
+    with renderer_settings(FUSED_PIXELS=False):
         return world.render(x, y)
-    finally:
-        world_module.FUSED_PIXELS = saved
 
 
 def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str, str | None]:
@@ -227,12 +232,8 @@ def bench_size(size: int, x, y, args, old_render) -> tuple[str | None, str, str 
 
 def workers_row(world, x, y, size: int, args, r: dict) -> str | None:
     """One row of the threads-or-processes table (counter scheme), or None if a check fails."""
-    saved = world_module.RENDER_THREADS
-    world_module.RENDER_THREADS = 1
-    try:
+    with renderer_settings(RENDER_THREADS=1):
         one = [args.cells / timed(lambda: world.render(x, y))[0] for _ in range(args.rounds)]
-    finally:
-        world_module.RENDER_THREADS = saved
     with RenderPool(world, args.processes) as pool:
         # Start the workers and map both segments a caller that holds the last batch while
         # asking for the next (as here, and as the map's loop) alternates between.
